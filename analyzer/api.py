@@ -1,0 +1,89 @@
+"""`analyze(path) -> Report`: the whole pipeline, one direction, no printing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from analyzer import loader, shapes
+from analyzer.accounting import account
+from analyzer.errors import AuditError
+from analyzer.functions import inline_local_functions
+from analyzer.graph import ModelView, build
+from analyzer.results import LayerTally, ModelInfo, Report
+from analyzer.rules import Options, Rule, RuleContext, run
+from analyzer.visitors import Context, fallback, lookup
+from analyzer.weights import Constants
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    kernel: int = 3,
+    min_ratio: float = 2.0,
+    strict: bool = False,
+    rule_filter: Callable[[Rule], bool] | None = None,
+    debug: list[str] | None = None,
+) -> Report:
+    """Analyse one model file. Raises AuditError (with the path filled in) when it cannot."""
+    try:
+        return _analyze(path, input_shapes or {}, kernel, min_ratio, strict, rule_filter, debug)
+    except AuditError as exc:
+        if not exc.path:
+            exc.path = str(path)
+        raise
+
+
+def _analyze(
+    path: str | os.PathLike[str],
+    input_shapes: Mapping[str, tuple[int, ...]],
+    kernel: int,
+    min_ratio: float,
+    strict: bool,
+    rule_filter: Callable[[Rule], bool] | None,
+    debug: list[str] | None,
+) -> Report:
+    model = loader.load(path)
+    inline_local_functions(model)
+    shapes.apply_input_shapes(model, input_shapes)
+    inferred, warnings = shapes.infer(model)
+    view = build(inferred)
+    consts = Constants(view)
+    ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
+    tallies: list[LayerTally] = []
+    for node in view.nodes:
+        if node.op_type == "Constant" or any(consts.is_const(o) for o in node.outputs if o):
+            continue
+        visitor = lookup(node.domain, node.op_type) or fallback
+        tallies.extend(visitor(node, ctx))
+    layers, totals = account(view, tallies)
+    options = Options(kernel=kernel, min_ratio=min_ratio)
+    notes: list[str] = [] if debug is None else debug
+    rule_ctx = RuleContext(view, consts, {layer.name: layer for layer in layers}, options, notes)
+    findings = run(rule_ctx, rule_filter)
+    settings = (("kernel", str(kernel)), ("min_ratio", str(min_ratio)))
+    settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
+    return Report(
+        path=str(path),
+        model=_model_info(inferred, view),
+        layers=layers,
+        findings=findings,
+        totals=totals,
+        warnings=tuple(dict.fromkeys(ctx.warnings)),
+        settings=settings,
+    )
+
+
+def _model_info(model: loader.ModelProto, view: ModelView) -> ModelInfo:
+    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
+    opsets = tuple(sorted((o.domain or "ai.onnx", o.version) for o in model.opset_import))
+    return ModelInfo(
+        ir_version=model.ir_version,
+        producer=producer,
+        opsets=opsets,
+        graph_name=model.graph.name,
+        nodes=len(view.nodes),
+        inputs=tuple((name, view.shape(name)) for name in view.graph_inputs),
+        outputs=tuple((name, view.shape(name)) for name in view.graph_outputs),
+    )

@@ -1,0 +1,75 @@
+"""Why a model could not be analysed: one class per kind, each renders as one line.
+
+The CLI prints `onnx-audit: error: <path>: <what> (<hint>)` and exits 2 for any of these.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AuditError(Exception):
+    """A model that cannot be analysed, or a usage error. Never a bug in onnx-audit."""
+
+    kind: ClassVar[str] = "error"
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, path: str, what: str, hint: str | None = None) -> None:
+        self.path = str(path)
+        self.what = what
+        self.hint = self.default_hint if hint is None else hint
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        """The one line shown to the user (without the `onnx-audit: error:` prefix)."""
+        text = f"{self.path}: {self.what}" if self.path else self.what
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(AuditError):
+    kind = "usage"
+
+
+class NotFoundError(AuditError):
+    kind = "not-found"
+    default_hint = "check the path"
+
+
+class NotOnnxError(AuditError):
+    kind = "not-onnx"
+    default_hint = "is this an ONNX ModelProto file?"
+
+
+class TruncatedError(AuditError):
+    kind = "truncated"
+    default_hint = "the file ends early; re-export or re-download it"
+
+
+class MalformedGraphError(AuditError):
+    kind = "malformed-graph"
+    default_hint = "the graph breaks the ONNX spec; check it with onnx.checker"
+
+
+class UnsafeExternalDataError(AuditError):
+    kind = "unsafe-external-data"
+    default_hint = "external data must be a regular file inside the model's folder"
+
+
+class MissingExternalDataError(AuditError):
+    kind = "missing-external-data"
+    default_hint = "copy the weight files next to the model"
+
+
+class UnsupportedError(AuditError):
+    kind = "unsupported"
+
+
+class LimitExceededError(AuditError):
+    kind = "limit-exceeded"
+    default_hint = "raise --max-memory / --timeout if the model is legitimate"
+
+
+class StrictModeError(AuditError):
+    """Raised in strict mode (tests) where normal runs would only warn."""
+
+    kind = "strict"

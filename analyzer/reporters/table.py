@@ -1,0 +1,98 @@
+"""The terminal report: a Keras-style summary table, totals, then each finding in words."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from analyzer.reporters import add_reporter
+from analyzer.results import Finding, Report, Shape
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def shape_text(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def finding_lines(finding: Finding) -> list[str]:
+    """A finding in plain words, both sides of the trade."""
+    window = "x".join([str(finding.kernel)] * len(finding.spatial))
+    spatial = "x".join(str(d) for d in finding.spatial)
+    ratio_macs = finding.conv_macs / finding.dense_macs if finding.dense_macs else 0.0
+    return [
+        f"{finding.code} {finding.rule}: {finding.node} ({finding.op_type}, "
+        f"{finding.in_features:,} -> {finding.units:,}), confidence {finding.confidence}",
+        f"  input      flattened {finding.channels} channels x {spatial} positions ({finding.layout})",
+        f"  dense      {finding.dense_weights:,} weights + {finding.dense_bias:,} bias"
+        f"   {finding.dense_macs:,} MACs",
+        f"  conv {window:<5} {finding.conv_weights:,} weights + {finding.conv_bias:,} bias"
+        f"   {finding.conv_macs:,} MACs ({finding.units:,} filters)",
+        f"  trade      {finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs (per sample)",
+        f"  drop-in    {finding.replacement}",
+        "  note       an architectural change: the replacement must be retrained",
+    ]
+
+
+@add_reporter("table", "terminal summary, like Keras' model.summary() (default)")
+def render_table(report: Report) -> str:
+    info = report.model
+    opsets = ", ".join(f"{d} {v}" for d, v in info.opsets)
+    head = [f"Model: {report.path}"]
+    head.append(f"  ir {info.ir_version}, opsets: {opsets}, producer: {info.producer or '?'}")
+    head.append(f"  {info.nodes:,} nodes, {len(report.layers):,} layers with weights or MACs")
+    rows = [
+        [
+            f"{layer.name} ({layer.qualified_op})",
+            shape_text(layer.output_shapes[0] if layer.output_shapes else None),
+            f"{layer.params:,}",
+            str(layer.macs),
+            "shared" if layer.shared else "",
+        ]
+        for layer in report.layers
+    ]
+    table = tabulate(
+        rows,
+        headers=["Layer (op)", "Output shape", "Param #", "MACs", "Shared"],
+        tablefmt="simple",
+        disable_numparse=True,
+        colalign=("left", "left", "right", "right", "left"),
+    )
+    t = report.totals
+    totals = [
+        f"Total params: {t.params:,} ({human_bytes(t.param_bytes)})",
+        f"Trainable params: {t.trainable:,}",
+        f"Non-trainable params: {t.non_trainable:,}",
+    ]
+    if t.quantization_constants:
+        quant = f"{t.quantization_constants:,} ({human_bytes(t.quantization_bytes)})"
+        totals.append(f"Quantization constants: {quant}")
+    totals.append(f"Other constants: {t.other_constants:,} ({human_bytes(t.other_bytes)})")
+    if t.unknown_weights:
+        totals.append(f"Unknown weights (graph inputs): {t.unknown_weights:,}")
+    totals.append(
+        f"Stored: {t.stored_tensors:,} tensors, {t.stored_elements:,} elements, "
+        f"{human_bytes(t.stored_bytes)}"
+    )
+    totals.append(f"MACs: {t.macs}")
+    if any(layer.shared for layer in report.layers):
+        totals.append("Shared tensors are counted once in the totals, on every row that uses them.")
+    parts = ["\n".join(head), table, "\n".join(totals)]
+    if report.findings:
+        lines = [f"Findings ({len(report.findings)}):"]
+        for finding in report.findings:
+            lines.extend(finding_lines(finding))
+        parts.append("\n".join(lines))
+    else:
+        parts.append("Findings: none")
+    if report.warnings:
+        parts.append("\n".join(["Warnings:", *(f"  - {w}" for w in report.warnings)]))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,292 @@
+"""ONX101 dense-on-spatial-input: a dense layer applied to a flattened feature map."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from analyzer.graph import NodeView
+from analyzer.results import Finding
+from analyzer.rules import Rule, RuleContext, add_rule
+
+MS = "com.microsoft"
+# (domain, op) -> (data input, weight input, transB attribute or None)
+DENSE: Final = {
+    ("", "Gemm"): (0, 1, "transB"),
+    (MS, "FusedGemm"): (0, 1, "transB"),
+    ("", "MatMul"): (0, 1, None),
+    (MS, "FusedMatMul"): (0, 1, "transB"),
+    ("", "QLinearMatMul"): (0, 3, None),
+    ("", "MatMulInteger"): (0, 1, None),
+    (MS, "DynamicQuantizeMatMul"): (0, 1, None),
+    (MS, "MatMulIntegerToFloat"): (0, 1, None),
+    (MS, "QGemm"): (0, 3, "transB"),
+    (MS, "MatMulNBits"): (0, 1, None),
+}
+RESHAPING: Final = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose"})
+ELEMENTWISE: Final = frozenset(
+    {
+        "Identity", "Cast", "Dropout", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu",
+        "Celu", "Gelu", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Clip", "Mish",
+        "PRelu", "ThresholdedRelu", "QuantizeLinear", "DequantizeLinear", "Erf", "Abs", "Neg",
+        "Add", "Sub", "Mul", "Div", "BatchNormalization", "InstanceNormalization", "Pad",
+        "FastGelu", "BiasGelu", "QuickGelu", "QLinearLeakyRelu", "QLinearSigmoid", "QLinearAdd",
+        "QLinearMul", "DynamicQuantizeLinear", "Swish",
+    }
+)  # fmt: skip
+SPATIAL_OPS: Final = frozenset(
+    {
+        "Conv", "ConvTranspose", "QLinearConv", "ConvInteger", "FusedConv", "NhwcConv",
+        "MaxPool", "AveragePool", "LpPool", "QLinearAveragePool", "NhwcMaxPool", "Resize",
+        "Upsample", "DepthToSpace", "SpaceToDepth", "MaxUnpool", "QLinearConcat",
+    }
+)  # fmt: skip
+MAX_STEPS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The spatial tensor a dense layer flattens, and how its axes read."""
+
+    value: str
+    channels: int
+    spatial: tuple[int, ...]
+    layout: str
+    confidence: str
+
+
+def _data_input(node: NodeView, ctx: RuleContext) -> str | None:
+    """The one non-constant input an elementwise op carries forward."""
+    live = [name for name in node.inputs if name and not ctx.consts.is_const(name)]
+    if not live:
+        return None
+    out = ctx.view.shape(node.outputs[0]) if node.outputs else None
+    for name in live:
+        if ctx.view.shape(name) == out:
+            return name
+    return live[0]
+
+
+def _origin(value: str, ctx: RuleContext) -> tuple[str, tuple[int, ...], str] | None:
+    """Walk back from a rank>=3 tensor to a conv/pool op or a graph input.
+
+    Returns (kind, perm, origin value): axis i of `value` is axis perm[i] of the origin.
+    """
+    perm: tuple[int, ...] = ()
+    for _ in range(MAX_STEPS):
+        index = ctx.view.producer.get(value)
+        if index is None:
+            return ("input", perm, value) if value in ctx.view.graph_inputs else None
+        node = ctx.view.nodes[index]
+        if node.op_type in SPATIAL_OPS:
+            return "conv", perm, value
+        if node.op_type == "Transpose":
+            step = tuple(int(p) for p in node.attr("perm", ()) or ())
+            perm = step if not perm else tuple(step[p] for p in perm)
+            value = node.inputs[0]
+            continue
+        if node.op_type in ELEMENTWISE or node.op_type == "Concat":
+            nxt = _data_input(node, ctx)
+            if nxt is None:
+                return None
+            value = nxt
+            continue
+        return None
+    return None
+
+
+def _channel_axis(kind: str, origin: str, ctx: RuleContext) -> int | None:
+    """Channel axis of the origin tensor: 1 for conv outputs (ONNX is NCHW), guessed for inputs."""
+    if kind == "conv":
+        return 1
+    shape = ctx.view.shape(origin)
+    if shape is None or len(shape) != 4:
+        return None  # a rank-3 input is a single-channel image [N, H, W]
+    last, first = shape[3], shape[1]
+    return 3 if last in (1, 3, 4) and first not in (1, 3, 4) else 1
+
+
+def _source(value: str, ctx: RuleContext) -> Source | None:
+    shape = ctx.view.shape(value)
+    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    dims = [int(d) for d in shape[1:]]
+    found = _origin(value, ctx)
+    if found is None:
+        return None
+    kind, perm, origin = found
+    confidence = "high" if kind == "conv" else "medium"
+    origin_axis = _channel_axis(kind, origin, ctx)
+    if origin_axis is None:
+        if len(dims) == 2:
+            return Source(value, 1, (dims[0], dims[1]), "image", confidence)
+        return None
+    axis = origin_axis
+    if perm:
+        if len(perm) != len(shape) or origin_axis not in perm:
+            return None
+        axis = perm.index(origin_axis)
+    if axis == 0:
+        return None
+    channels = dims[axis - 1]
+    spatial = tuple(d for position, d in enumerate(dims, start=1) if position != axis)
+    if len(shape) == 4:
+        layout = "NCHW" if axis == 1 else "NHWC" if axis == 3 else "N?C?"
+    elif len(shape) == 3:
+        layout = "NCL" if axis == 1 else "NLC"
+    else:
+        layout = f"rank{len(shape)}"
+    return Source(value, channels, spatial, layout, confidence)
+
+
+def _walk(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
+    """Find the flattened spatial source of a dense input, or say why there is none."""
+    shape = ctx.view.shape(data)
+    if shape is not None and len(shape) >= 3:
+        return "contracts only the last axis at each position (per-position dense, like a 1x1 conv)"
+    value, flattened = data, False
+    for _ in range(MAX_STEPS):
+        shape = ctx.view.shape(value)
+        if flattened and shape is not None and len(shape) >= 3:
+            known = all(isinstance(d, int) for d in shape[1:])
+            total = 1
+            for d in shape[1:]:
+                total *= d if isinstance(d, int) else 0
+            if not known:
+                return f"spatial dims of {value!r} are unknown"
+            if total != k:
+                return f"in_features {k} != {total} elements of {value!r}"
+            source = _source(value, ctx)
+            return source if source is not None else f"{value!r} is not a feature map or image"
+        index = ctx.view.producer.get(value)
+        if index is None:
+            return "reached a graph input of rank <= 2"
+        producer = ctx.view.nodes[index]
+        if producer.op_type in RESHAPING:
+            flattened = True
+            value = producer.inputs[0]
+        elif producer.op_type in ELEMENTWISE:
+            nxt = _data_input(producer, ctx)
+            if nxt is None:
+                return "constant input"
+            value = nxt
+        else:
+            return f"input comes from {producer.op_type} {producer.name!r}"
+    return "walk too long"
+
+
+def _dense_shape(node: NodeView, ctx: RuleContext) -> tuple[str, int, int] | None:
+    """(data input, in_features K, units F) of a dense node with a constant 2-D weight."""
+    spec = DENSE.get((node.domain, node.op_type))
+    if spec is None:
+        return None
+    data_pos, weight_pos, trans_attr = spec
+    data, weight = node.input(data_pos), node.input(weight_pos)
+    if not data or ctx.consts.is_const(data) or not ctx.consts.is_const(weight):
+        return None
+    if node.op_type in ("Gemm", "FusedGemm", "QGemm") and node.attr("transA", 0):
+        return None
+    if node.op_type == "MatMulNBits":
+        return data, int(node.attr("K", 0)), int(node.attr("N", 0))
+    shape = ctx.view.shape(weight)
+    if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+        return None
+    rows, cols = int(shape[0]), int(shape[1])
+    if trans_attr and node.attr(trans_attr, 0):
+        return data, cols, rows
+    return data, rows, cols
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    kernel, min_ratio = ctx.options.kernel, ctx.options.min_ratio
+    for node in ctx.view.nodes:
+        dense = _dense_shape(node, ctx)
+        if dense is None:
+            continue
+        data, k, units = dense
+        found = _walk(node, data, k, ctx)
+        if isinstance(found, str):
+            ctx.debug.append(f"ONX101 {node.name}: not flagged: {found}")
+            continue
+        positions = 1
+        for d in found.spatial:
+            positions *= d
+        if positions <= 1:
+            ctx.debug.append(f"ONX101 {node.name}: not flagged: one spatial position")
+            continue
+        layer = ctx.layers.get(node.name)
+        bias = 0
+        if layer is not None:
+            bias = sum(w.elements for w in layer.weights if w.role == "bias")
+        taps = kernel ** len(found.spatial)
+        conv_weights = taps * found.channels * units
+        dense_weights = k * units
+        ratio = dense_weights / conv_weights
+        if ratio < min_ratio:
+            ctx.debug.append(f"ONX101 {node.name}: not flagged: ratio {ratio:.2f} < {min_ratio}")
+            continue
+        dense_macs, conv_macs = dense_weights, conv_weights * positions
+        window = "x".join([str(kernel)] * len(found.spatial))
+        shape_text = "x".join(str(d) for d in (found.channels, *found.spatial))
+        replacement = (
+            f"Conv({window}, {units} filters, same padding) -> GlobalAveragePool -> Flatten "
+            f"=> [N, {units}]"
+        )
+        message = (
+            f"dense layer {node.name!r} ({node.op_type}, {k:,} -> {units:,}) reads a flattened "
+            f"{shape_text} ({found.layout}) tensor: {dense_weights:,} weights where a {window} "
+            f"conv with {units:,} filters needs {conv_weights:,} ({ratio:.1f}x fewer), at "
+            f"{conv_macs / dense_macs:.1f}x the MACs ({conv_macs:,} vs {dense_macs:,}); "
+            "an architectural change that needs retraining, not an equivalent rewrite"
+        )
+        yield Finding(
+            code=DENSE_ON_SPATIAL.code,
+            rule=DENSE_ON_SPATIAL.name,
+            node=node.name,
+            op_type=node.op_type,
+            message=message,
+            confidence=found.confidence,
+            layout=found.layout,
+            channels=found.channels,
+            spatial=found.spatial,
+            in_features=k,
+            units=units,
+            dense_weights=dense_weights,
+            dense_bias=bias,
+            kernel=kernel,
+            conv_weights=conv_weights,
+            conv_bias=units,
+            ratio=round(ratio, 4),
+            dense_macs=dense_macs,
+            conv_macs=conv_macs,
+            replacement=replacement,
+        )
+
+
+DENSE_ON_SPATIAL: Final = add_rule(
+    Rule(
+        code="ONX101",
+        name="dense-on-spatial-input",
+        summary="A dense layer reads a flattened feature map; a convolution needs far fewer weights.",
+        what=(
+            "Flags a dense layer (Gemm, or MatMul with a constant 2-D weight, and their fused or "
+            "quantized forms) whose input is a flattened C x H x W (or C x L) tensor with more "
+            "than one spatial position, when a k x k convolution with the same number of filters "
+            "would need at least --min-ratio times fewer weights."
+        ),
+        why=(
+            "A dense layer learns one weight per input pixel per unit. A convolution shares its "
+            "k x k x C weights across every position, so it needs H x W / k^2 times fewer. The "
+            "price is computation: the convolution runs at every position (k*k*C*F*H*W MACs "
+            "instead of C*H*W*F)."
+        ),
+        example=("x[N,1,10,10] -> Flatten -> Gemm(100 -> 32)     # 3,200 weights, 3,200 MACs"),
+        instead=(
+            "x[N,1,10,10] -> Conv(3x3, 32, same) -> GlobalAveragePool -> Flatten   "
+            "# 288 weights, 28,800 MACs, same [N,32] output. It is an architectural change: "
+            "retrain the model."
+        ),
+        check=check,
+    )
+)

@@ -1,0 +1,67 @@
+"""Report <-> plain JSON data. Decoding follows the dataclass type hints, so a field added to
+results.py round-trips without touching this module."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from analyzer.results import FORMAT_VERSION, Report
+from analyzer.symbolic import Poly
+
+
+def to_data(obj: Any) -> Any:
+    """Dataclasses -> dicts, tuples -> lists, Poly -> int or formula string."""
+    if isinstance(obj, Poly):
+        return obj.to_json()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [to_data(item) for item in obj]
+    return obj
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    if tp is Poly:
+        return Poly.from_json(value)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in args:
+            if option is type(None):
+                continue
+            if isinstance(option, type) and not dataclasses.is_dataclass(option):
+                if isinstance(value, option) and not (option is int and isinstance(value, bool)):
+                    return value
+                continue
+            return _decode(option, value)
+        return value
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], item) for item in value)
+        return tuple(_decode(a, item) for a, item in zip(args, value, strict=True))
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp)}
+        unknown = set(value) - names
+        if unknown:
+            raise ValueError(f"unknown fields for {tp.__name__}: {sorted(unknown)}")
+        return tp(**{k: _decode(hints[k], v) for k, v in value.items()})
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def report_from_data(data: dict[str, Any]) -> Report:
+    """Inverse of to_data(report); refuses reports from a newer format version."""
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"report format_version {version!r}, this onnx-audit reads {FORMAT_VERSION}"
+        )
+    report: Report = _decode(Report, data)
+    return report

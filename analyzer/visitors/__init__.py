@@ -1,0 +1,17 @@
+"""Visitors: one small handler per op family, registered by (domain, op_type)."""
+
+from analyzer.visitors import conv, linear, misc, norm, recurrent
+from analyzer.visitors.base import Context, fallback, lookup, register, registered
+
+__all__ = [
+    "Context",
+    "conv",
+    "fallback",
+    "linear",
+    "lookup",
+    "misc",
+    "norm",
+    "recurrent",
+    "register",
+    "registered",
+]

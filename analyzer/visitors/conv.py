@@ -1,0 +1,51 @@
+"""Convolutions. MACs = output elements x (input channels / group) x kernel size;
+for ConvTranspose, input elements x (output channels / group) x kernel size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from analyzer.graph import NodeView
+from analyzer.results import LayerTally
+from analyzer.symbolic import Poly
+from analyzer.visitors.base import Context, dims, product, register
+
+MS = "com.microsoft"
+
+
+def _conv(
+    node: NodeView, ctx: Context, *, w: int, bias: int | None, quant: tuple[int, ...] = ()
+) -> Iterator[LayerTally]:
+    refs = list(ctx.refs(node, w, "weight", "trainable"))
+    if bias is not None:
+        refs.extend(ctx.refs(node, bias, "bias", "trainable"))
+    refs.extend(ctx.side_refs(node, quant, "quantization"))
+    shape = ctx.const_shape(node.input(w))
+    out = ctx.shape(node.outputs[0]) if node.outputs else None
+    per_output: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
+    yield ctx.layer(node, refs, Poly.product([*dims(out), per_output]))
+
+
+@register("Conv")
+@register("FusedConv", domain=MS)
+def conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    yield from _conv(node, ctx, w=1, bias=2)
+
+
+@register("QLinearConv")
+def qlinear_conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    yield from _conv(node, ctx, w=3, bias=8, quant=(1, 2, 4, 5, 6, 7))
+
+
+@register("ConvInteger")
+def conv_integer(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    yield from _conv(node, ctx, w=1, bias=None, quant=(2, 3))
+
+
+@register("ConvTranspose")
+def conv_transpose(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    refs = list(ctx.refs(node, 1, "weight", "trainable"))
+    refs.extend(ctx.refs(node, 2, "bias", "trainable"))
+    shape = ctx.const_shape(node.input(1))
+    per_input: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
+    yield ctx.layer(node, refs, Poly.product([*dims(ctx.shape(node.input(0))), per_input]))

@@ -1,0 +1,71 @@
+"""Embeddings, PRelu, attention blocks, and constants feeding elementwise math.
+
+Elementwise rule (DESIGN.md): a float tensor of more than one element added, multiplied,
+concatenated... into the data is learned (position tables, folded BatchNorm scales, class
+tokens); single values and integer tensors are other constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from analyzer.graph import NodeView
+from analyzer.results import LayerTally
+from analyzer.visitors.base import Context, register
+from analyzer.visitors.linear import absorbed_by_matmul
+
+MS = "com.microsoft"
+ELEMENTWISE = (
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
+    "Where",
+    "Concat",
+    "Expand",
+    "Tile",
+    "Pad",
+    "Equal",
+    "Greater",
+    "Less",
+    "GreaterOrEqual",
+    "LessOrEqual",
+)
+
+
+@register("Gather")
+def gather(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """A lookup into a constant table is an embedding; indices are other constants."""
+    refs = [*ctx.refs(node, 0, "embedding", "trainable"), *ctx.side_refs(node, (1,), "other")]
+    if any(r.kind == "trainable" for r in refs):
+        yield ctx.layer(node, refs)
+
+
+@register("PRelu")
+def prelu(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """The slope is learned even when it is a single value (torch's PReLU() default)."""
+    yield ctx.layer(node, ctx.refs(node, 1, "slope", "trainable"))
+
+
+@register("Attention", domain=MS)
+def attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    refs = [*ctx.refs(node, 1, "weight", "trainable"), *ctx.refs(node, 2, "bias", "trainable")]
+    yield ctx.layer(node, refs)
+
+
+@register(*ELEMENTWISE)
+def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    if node.op_type == "Add" and absorbed_by_matmul(node, ctx):
+        return
+    refs = []
+    for position, name in enumerate(node.inputs):
+        if ctx.is_const(name):
+            kind = "other" if node.op_type == "Pad" and position else "auto"
+            refs.extend(ctx.refs(node, position, "operand", kind))
+    if any(r.kind == "trainable" for r in refs):
+        yield ctx.layer(node, refs)
