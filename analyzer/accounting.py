@@ -12,6 +12,9 @@ from dataclasses import replace
 from analyzer.graph import ModelView
 from analyzer.results import LayerTally, Totals
 from analyzer.symbolic import Poly
+from analyzer.weights import side_kind
+
+QUANTIZED_OPS = frozenset({"QGemm", "QAttention", "QuantizeLinear", "DequantizeLinear"})
 
 _RANK = {"trainable": 0, "non_trainable": 1, "quantization": 2, "other": 3}
 
@@ -36,13 +39,25 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
                 logical[stored.key] = ref.elements
             if ref.kind in ("trainable", "non_trainable"):
                 users.setdefault(stored.key, set()).add(layer.name)
+    for name, tensor in view.stored.items():
+        if tensor.key not in kind and _quantizes(view, name):
+            kind[tensor.key] = "quantization"
     shared = {key for key, names in users.items() if len(names) > 1}
     marked = tuple(_mark(view, layer, shared) for layer in layers)
     sums = dict.fromkeys(
-        (
-            "params trainable non_trainable param_bytes quantization_constants quantization_bytes "
-            "other_constants other_bytes stored_tensors stored_elements stored_bytes"
-        ).split(),
+        [
+            "params",
+            "trainable",
+            "non_trainable",
+            "param_bytes",
+            "quantization_constants",
+            "quantization_bytes",
+            "other_constants",
+            "other_bytes",
+            "stored_tensors",
+            "stored_elements",
+            "stored_bytes",
+        ],
         0,
     )
     for tensor in view.all_stored:
@@ -66,6 +81,19 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
         macs = macs + layer.macs
     totals = Totals(**sums, unknown_weights=sum(unknown.values()), macs=macs)
     return marked, totals
+
+
+def _quantizes(view: ModelView, name: str) -> bool:
+    """An unclaimed constant read as a scale or zero point (activation quantization)."""
+    for index in view.consumers.get(name, ()):
+        node = view.nodes[index]
+        if node.op_type.startswith("QLinear") or node.op_type in QUANTIZED_OPS:
+            return True
+        if any(
+            side_kind(node, p) == "quantization" for p, n in enumerate(node.inputs) if n == name
+        ):
+            return True
+    return False
 
 
 def _mark(view: ModelView, layer: LayerTally, shared: set[str]) -> LayerTally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
+from onnx import ModelProto
+
 from analyzer import loader, shapes
 from analyzer.accounting import account
 from analyzer.errors import AuditError
@@ -35,7 +37,7 @@ def analyze(
         raise
 
 
-def _analyze(
+def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     path: str | os.PathLike[str],
     input_shapes: Mapping[str, tuple[int, ...]],
     kernel: int,
@@ -62,7 +64,7 @@ def _analyze(
     notes: list[str] = [] if debug is None else debug
     rule_ctx = RuleContext(view, consts, {layer.name: layer for layer in layers}, options, notes)
     findings = run(rule_ctx, rule_filter)
-    settings = (("kernel", str(kernel)), ("min_ratio", str(min_ratio)))
+    settings: tuple[tuple[str, str], ...] = (("kernel", str(kernel)), ("min_ratio", str(min_ratio)))
     settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
     return Report(
         path=str(path),
@@ -75,7 +77,7 @@ def _analyze(
     )
 
 
-def _model_info(model: loader.ModelProto, view: ModelView) -> ModelInfo:
+def _model_info(model: ModelProto, view: ModelView) -> ModelInfo:
     producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
     opsets = tuple(sorted((o.domain or "ai.onnx", o.version) for o in model.opset_import))
     return ModelInfo(

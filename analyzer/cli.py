@@ -151,9 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (Exception, RecursionError, MemoryError) as exc:  # never a bare traceback
             if args.debug:
                 traceback.print_exc()
-            _error(
-                f"{path}: internal error: {type(exc).__name__}: {exc} (rerun with --debug; please report it)"
-            )
+            what = f"internal error: {type(exc).__name__}: {exc}"
+            _error(f"{path}: {what} (rerun with --debug; please report it)")
             failed = True
         if args.debug:
             for line in debug:

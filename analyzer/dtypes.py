@@ -53,7 +53,7 @@ def dtype_name(dtype: int) -> str:
     """`float`, `int8`, ... as users read them; unknown codes stay visible as `dtype<N>`."""
     for name, value in TensorProto.DataType.items():
         if value == dtype and dtype != TensorProto.UNDEFINED:
-            return name.lower()
+            return str(name).lower()
     return f"dtype{dtype}"
 
 

@@ -146,8 +146,9 @@ def _check_payload(tensor: TensorProto, name: str, elements: int) -> None:
     if tensor.HasField("raw_data"):
         got, expected = len(tensor.raw_data), dtypes.nbytes(tensor.data_type, elements)
     else:
-        fields = ("float_data", "int32_data", "string_data", "int64_data")
-        fields += ("double_data", "uint64_data")
+        fields = (
+            "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data",
+        )  # fmt: skip
         got = sum(len(getattr(tensor, f)) for f in fields)
         expected = elements
         if tensor.data_type in (TensorProto.COMPLEX64, TensorProto.COMPLEX128):
@@ -368,9 +369,9 @@ class _Builder:
                     (p.value for p in node.metadata_props if p.key == STORED_KEY),
                     f"const|{node_name}",
                 )
-                stored = _constant_tensor(node, outputs[0], key)
-                if stored is not None:
-                    self.add_stored(scope, stored)
+                constant = _constant_tensor(node, outputs[0], key)
+                if constant is not None:
+                    self.add_stored(scope, constant)
             attrs = {a.name: _attr_value(a) for a in node.attribute}
             has_sub = False
             for attr in node.attribute:
@@ -396,10 +397,10 @@ class _Builder:
             yield from pending
             pending.clear()
         for value in [*graph.value_info, *graph.output]:
-            name = scope.names.get(value.name)
-            if name is not None and name not in self.stored:
-                self.shapes[name] = _shape_of(value.type)
-                self.elem_types[name] = value.type.tensor_type.elem_type
+            known = scope.names.get(value.name)
+            if known is not None and known not in self.stored:
+                self.shapes[known] = _shape_of(value.type)
+                self.elem_types[known] = value.type.tensor_type.elem_type
 
 
 def build(model: ModelProto) -> ModelView:

@@ -31,12 +31,14 @@ def finding_lines(finding: Finding) -> list[str]:
     return [
         f"{finding.code} {finding.rule}: {finding.node} ({finding.op_type}, "
         f"{finding.in_features:,} -> {finding.units:,}), confidence {finding.confidence}",
-        f"  input      flattened {finding.channels} channels x {spatial} positions ({finding.layout})",
+        f"  input      flattened {finding.channels} channels x {spatial} positions "
+        f"({finding.layout})",
         f"  dense      {finding.dense_weights:,} weights + {finding.dense_bias:,} bias"
         f"   {finding.dense_macs:,} MACs",
         f"  conv {window:<5} {finding.conv_weights:,} weights + {finding.conv_bias:,} bias"
         f"   {finding.conv_macs:,} MACs ({finding.units:,} filters)",
-        f"  trade      {finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs (per sample)",
+        f"  trade      {finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs "
+        "(per sample)",
         f"  drop-in    {finding.replacement}",
         "  note       an architectural change: the replacement must be retrained",
     ]

@@ -268,7 +268,9 @@ DENSE_ON_SPATIAL: Final = add_rule(
     Rule(
         code="ONX101",
         name="dense-on-spatial-input",
-        summary="A dense layer reads a flattened feature map; a convolution needs far fewer weights.",
+        summary=(
+            "A dense layer reads a flattened feature map; a convolution needs far fewer weights."
+        ),
         what=(
             "Flags a dense layer (Gemm, or MatMul with a constant 2-D weight, and their fused or "
             "quantized forms) whose input is a flattened C x H x W (or C x L) tensor with more "

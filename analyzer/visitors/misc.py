@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.graph import NodeView
-from analyzer.results import LayerTally
+from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
 from analyzer.visitors.linear import absorbed_by_matmul
 
@@ -62,7 +62,7 @@ def attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     if node.op_type == "Add" and absorbed_by_matmul(node, ctx):
         return
-    refs = []
+    refs: list[WeightRef] = []
     for position, name in enumerate(node.inputs):
         if ctx.is_const(name):
             kind = "other" if node.op_type == "Pad" and position else "auto"

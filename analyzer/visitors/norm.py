@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from analyzer.graph import NodeView
-from analyzer.results import LayerTally
+from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
 
 MS = "com.microsoft"
 
 
 def _norm(node: NodeView, ctx: Context, trainable: dict[int, str]) -> Iterator[LayerTally]:
-    refs = []
+    refs: list[WeightRef] = []
     for position, role in trainable.items():
         refs.extend(ctx.refs(node, position, role, "trainable"))
     yield ctx.layer(node, refs)

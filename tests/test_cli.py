@@ -1,0 +1,151 @@
+"""The command line as users and CI run it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.cli import main
+from analyzer.serialize import report_from_data
+from tests.conftest import ROOT, SAMPLES
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_golden_table_for_seed_mlp(capsys, monkeypatch, update_golden) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, "sample_models/seed_mlp.onnx")
+    golden = GOLDEN / "seed_mlp.table.txt"
+    if update_golden:
+        golden.write_text(out, encoding="utf-8")
+    assert (code, err) == (0, "")
+    assert out == golden.read_text(encoding="utf-8")
+    assert "3,200 weights" in out and "288 weights" in out and "11.1x fewer" in out
+
+
+def test_json_round_trips(capsys) -> None:
+    for name in ("seed_mlp", "tied_lm", "qdq_cnn", "tiny_transformer"):
+        code, out, _ = run(capsys, str(SAMPLES / f"{name}.onnx"), "--format", "json")
+        data = json.loads(out)
+        assert code == 0 and data["format_version"] == 1
+        report = report_from_data(data)
+        assert json.loads(json.dumps(data)) == data
+        from analyzer.serialize import to_data
+
+        assert to_data(report) == data
+
+
+def test_json_holds_totals_layers_findings(capsys) -> None:
+    _, out, _ = run(capsys, str(SAMPLES / "seed_mlp.onnx"), "--format", "json")
+    data = json.loads(out)
+    assert data["totals"]["params"] == 3232
+    assert data["layers"][0]["name"] == "dense"
+    assert data["layers"][0]["macs"] == "3,200·N"
+    (finding,) = data["findings"]
+    assert (finding["code"], finding["dense_weights"], finding["conv_weights"]) == (
+        "ONX101",
+        3200,
+        288,
+    )
+
+
+def test_input_shape_fixes_dynamic_batch(capsys) -> None:
+    _, out, _ = run(
+        capsys,
+        str(SAMPLES / "seed_mlp.onnx"),
+        "--format",
+        "json",
+        "--input-shape",
+        "image=4,1,10,10",
+    )
+    assert json.loads(out)["totals"]["macs"] == 4 * 3200
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        (b"", "empty file"),
+        (b"hello, this is text\n", "not an ONNX model"),
+        (b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(capsys, tmp_path, content, expected) -> None:
+    path = tmp_path / "bad.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = run(capsys, str(path))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("onnx-audit: error: ")
+    assert expected in err and str(path) in err
+
+
+def test_truncated_model_exits_2(capsys, tmp_path) -> None:
+    data = (SAMPLES / "lenet5.onnx").read_bytes()
+    path = tmp_path / "half.onnx"
+    path.write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, str(path))
+    assert code == 2 and err.count("\n") == 1 and "truncated" in err
+
+
+def test_bad_input_shape_is_a_usage_error(capsys) -> None:
+    code, _, err = run(capsys, str(SAMPLES / "seed_mlp.onnx"), "--input-shape", "nope=1,2")
+    assert code == 2 and "no graph input 'nope'" in err and "image" in err
+
+
+def test_batch_goes_on_past_a_bad_file(capsys, tmp_path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"junk")
+    code, out, err = run(capsys, str(bad), str(SAMPLES / "seed_cnn.onnx"))
+    assert code == 2 and "bad.onnx" in err and "seed_cnn" in out
+
+
+def test_output_file_is_written(capsys, tmp_path) -> None:
+    target = tmp_path / "report.json"
+    code, out, _ = run(
+        capsys, str(SAMPLES / "seed_mlp.onnx"), "--format", "json", "-o", str(target)
+    )
+    assert code == 0 and out == ""
+    assert json.loads(target.read_text())["totals"]["params"] == 3232
+
+
+def test_rules_and_explain(capsys) -> None:
+    code, out, _ = run(capsys, "rules")
+    assert code == 0 and "ONX101" in out and "dense-on-spatial-input" in out
+    code, out, _ = run(capsys, "explain", "ONX101")
+    for section in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+        assert section in out
+
+
+def test_installed_entry_point_and_module_agree() -> None:
+    """`python -m analyzer` is the same program as the console script."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [str(SAMPLES / "seed_mlp.onnx"), "--format", "json"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["totals"]["params"] == 3232
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", str(ROOT / "nope.onnx")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -1,0 +1,280 @@
+"""The counting rules of DESIGN.md, one op family at a time, numbers by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from analyzer.errors import StrictModeError
+from analyzer.visitors import lookup, register
+from tests.conftest import layer, with_weights
+
+H = '<ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>\n'
+
+
+def test_batchnorm_statistics_are_non_trainable(audit) -> None:
+    model = with_weights(
+        H
+        + """g (float[1, 3, 8, 8] x, float[4, 3, 3, 3] w, float[4] b, float[4] s, float[4] t,
+               float[4] mean, float[4] var) => (float[1, 4, 8, 8] y) {
+            c = Conv <pads = [1, 1, 1, 1]> (x, w, b)
+            y = BatchNormalization (c, s, t, mean, var)
+        }""",
+        "w", "b", "s", "t", "mean", "var",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.trainable == 4 * 3 * 9 + 4 + 4 + 4
+    assert report.totals.non_trainable == 4 + 4
+    assert report.totals.params == 4 * 27 + 4 + 16
+    assert layer(report, "BatchNormalization_1").macs.value == 0
+
+
+def test_lstm_matches_torch_layout(audit) -> None:
+    """torch.nn.LSTM(10, 20): 4*20*10 + 4*20*20 + 2*4*20 = 2,560 parameters."""
+    model = with_weights(
+        H
+        + """g (float[5, 1, 10] x, float[1, 80, 10] w, float[1, 80, 20] r, float[1, 160] b)
+               => (float[5, 1, 1, 20] y) {
+            y = LSTM <hidden_size = 20> (x, w, r, b)
+        }""",
+        "w", "r", "b",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 4 * 20 * 10 + 4 * 20 * 20 + 2 * 4 * 20 == 2560
+    assert report.layers[0].macs.value == 5 * 1 * (80 * 10 + 80 * 20)
+
+
+def test_gru_bidirectional(audit) -> None:
+    """torch.nn.GRU(8, 16, bidirectional=True): 2 * (3*16*8 + 3*16*16 + 2*3*16)."""
+    model = with_weights(
+        H
+        + """g (float[4, 2, 8] x, float[2, 48, 8] w, float[2, 48, 16] r, float[2, 96] b)
+               => (float[4, 2, 2, 16] y) {
+            y = GRU <hidden_size = 16, direction = "bidirectional"> (x, w, r, b)
+        }""",
+        "w", "r", "b",
+    )  # fmt: skip
+    assert audit(model).totals.params == 2 * (3 * 16 * 8 + 3 * 16 * 16 + 2 * 3 * 16)
+
+
+def test_conv_transpose_and_macs(audit) -> None:
+    model = with_weights(
+        H
+        + """g (float[1, 8, 4, 4] x, float[8, 3, 2, 2] w, float[3] b) => (float[1, 3, 8, 8] y) {
+            y = ConvTranspose <strides = [2, 2]> (x, w, b)
+        }""",
+        "w", "b",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 8 * 3 * 4 + 3
+    assert report.layers[0].macs.value == 8 * 4 * 4 * (3 * 2 * 2)
+
+
+def test_grouped_conv_macs(audit) -> None:
+    """Depthwise 3x3 on 8 channels: each output reads 1 channel x 9 taps."""
+    model = with_weights(
+        H
+        + """g (float[1, 8, 6, 6] x, float[8, 1, 3, 3] w) => (float[1, 8, 4, 4] y) {
+            y = Conv <group = 8> (x, w)
+        }""",
+        "w",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 72
+    assert report.layers[0].macs.value == 8 * 4 * 4 * 9
+
+
+def test_norms_prelu_embedding(audit) -> None:
+    model = with_weights(
+        H
+        + """g (int64[2, 5] ids, float[30, 6] table, float[6] g1, float[6] b1, float[1] slope)
+               => (float[2, 5, 6] y) {
+            e = Gather (table, ids)
+            n = LayerNormalization <axis = -1> (e, g1, b1)
+            y = PRelu (n, slope)
+        }""",
+        "table", "g1", "b1", "slope",
+    )  # fmt: skip
+    report = audit(model)
+    # torch.nn.PReLU() has one parameter: a single-element slope still counts
+    assert report.totals.params == 30 * 6 + 6 + 6 + 1
+    assert layer(report, "Gather_0").params == 180
+
+
+def test_matmul_nbits_counts_logical_elements(audit) -> None:
+    """K=64, N=32 at 4 bits, block 32: B holds 32 x 2 x 16 bytes but 2,048 weights."""
+    k, n, block = 64, 32, 32
+    blocks = k // block
+    b = numpy_helper.from_array(np.zeros((n, blocks, block // 2), np.uint8), "B")
+    scales = numpy_helper.from_array(np.ones(n * blocks, np.float32), "scales")
+    node = helper.make_node(
+        "MatMulNBits",
+        ["A", "B", "scales"],
+        ["Y"],
+        domain="com.microsoft",
+        K=k,
+        N=n,
+        bits=4,
+        block_size=block,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("A", TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, n])],
+        [b, scales],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    report = audit(helper.make_model(graph, opset_imports=opsets, ir_version=8))
+    assert report.totals.params == k * n == 2048
+    assert report.totals.param_bytes == n * blocks * (block // 2) == 1024
+    assert report.totals.quantization_constants == n * blocks
+    assert report.layers[0].macs.value == k * n
+
+
+def test_shared_weight_counts_once(audit) -> None:
+    model = with_weights(
+        H
+        + """g (float[1, 16] x, float[16, 16] w) => (float[1, 16] y) {
+            a = MatMul (x, w)
+            y = MatMul (a, w)
+        }""",
+        "w",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 256
+    assert [entry.params for entry in report.layers] == [256, 256]
+    assert all(entry.shared for entry in report.layers)
+
+
+def test_weight_norm_chain_counts_both_factors(audit) -> None:
+    """torch weight_norm: W = g * v / ||v||, computed from two stored tensors."""
+    model = with_weights(
+        H
+        + """g (float[1, 8] x, float[4, 8] v, float[4, 1] gain) => (float[1, 4] y) {
+            n = ReduceL2 <axes = [1], keepdims = 1> (v)
+            d = Div (v, n)
+            w = Mul (gain, d)
+            y = Gemm <transB = 1> (x, w)
+        }""",
+        "v", "gain",
+    )  # fmt: skip
+    assert audit(model).totals.params == 4 * 8 + 4
+
+
+def test_elementwise_tables_are_params_scalars_are_not(audit) -> None:
+    model = with_weights(
+        H
+        + """g (float[1, 4, 8] x, float[1, 4, 8] pos, float[1] two) => (float[1, 4, 8] y) {
+            a = Add (x, pos)
+            y = Mul (a, two)
+        }""",
+        "pos", "two",
+    )  # fmt: skip
+    t = audit(model).totals
+    assert (t.params, t.other_constants) == (32, 1)
+
+
+def test_reshape_shape_is_other_constant(audit) -> None:
+    model = with_weights(
+        H
+        + """g (float[2, 3, 4] x, int64[2] shape) => (float[2, 12] y) {
+            y = Reshape (x, shape)
+        }""",
+        "shape",
+    )  # fmt: skip
+    t = audit(model).totals
+    assert (t.params, t.other_constants, t.stored_elements) == (0, 2, 2)
+
+
+def test_unknown_op_is_counted_and_named(audit) -> None:
+    model = with_weights(
+        '<ir_version: 8, opset_import: ["" : 17, "custom.ops" : 1]>\n'
+        + """g (float[1, 8] x, float[8, 8] w) => (float[1, 8] y) {
+            y = custom.ops.MyDense (x, w)
+        }""",
+        "w",
+    )  # fmt: skip
+    with pytest.raises(StrictModeError, match=r"unhandled op with weights: custom\.ops::MyDense"):
+        audit(model)
+    report = audit(model, strict=False)
+    assert report.totals.params == 64
+    assert any("custom.ops::MyDense" in w for w in report.warnings)
+    assert "unhandled" in report.layers[0].notes[0]
+
+
+def test_weights_fed_as_graph_inputs_are_unknown_not_zero(audit) -> None:
+    model = onnx.parser.parse_model(
+        H
+        + """g (float[1, 3, 8, 8] x, float[4, 3, 3, 3] w) => (float[1, 4, 6, 6] y) {
+            y = Conv (x, w)
+        }"""
+    )
+    report = audit(model)
+    assert report.totals.params == 0
+    assert report.totals.unknown_weights == 4 * 3 * 3 * 3
+    assert any("graph input" in w for w in report.warnings)
+
+
+def test_registry_keys_by_domain_and_normalises_ai_onnx() -> None:
+    assert lookup("ai.onnx", "Conv") is lookup("", "Conv") is not None
+    assert lookup("com.microsoft", "Conv") is None
+    with pytest.raises(ValueError, match="registered twice"):
+        register("Conv")(lambda node, ctx: iter(()))
+
+
+def test_subgraph_and_function_weights(audit) -> None:
+    """An If with a weight in each branch, and a local function called twice."""
+    then_w = numpy_helper.from_array(np.zeros((4, 4), np.float32), "tw")
+    else_w = numpy_helper.from_array(np.zeros((4, 6), np.float32), "ew")
+    out_t = helper.make_tensor_value_info("ty", TensorProto.FLOAT, None)
+    out_e = helper.make_tensor_value_info("ey", TensorProto.FLOAT, None)
+    then_g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "tw"], ["ty"])], "then", [], [out_t], [then_w]
+    )
+    else_g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "ew"], ["ey"])], "else", [], [out_e], [else_w]
+    )
+    fw = helper.make_tensor("fw", TensorProto.FLOAT, [4, 4], [0.0] * 16)
+    fn = helper.make_function(
+        "local",
+        "Dense",
+        ["a"],
+        ["b"],
+        [
+            helper.make_node("Constant", [], ["k"], value=fw),
+            helper.make_node("MatMul", ["a", "k"], ["b"]),
+        ],
+        [helper.make_opsetid("", 17)],
+    )
+    nodes = [
+        helper.make_node("If", ["cond"], ["z"], then_branch=then_g, else_branch=else_g),
+        helper.make_node("Dense", ["x"], ["d1"], domain="local", name="call1"),
+        helper.make_node("Dense", ["d1"], ["d2"], domain="local", name="call2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+        ],
+        [
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+            out_d2 := helper.make_tensor_value_info("d2", TensorProto.FLOAT, None),
+        ],
+    )
+    _ = out_d2
+    model = helper.make_model(
+        graph,
+        functions=[fn],
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+        ir_version=8,
+    )
+    report = audit(model)
+    assert report.totals.params == 16 + 24 + 16  # the function's constant is stored once
+    assert report.totals.stored_tensors == 3
+    calls = [entry for entry in report.layers if entry.name.startswith("call")]
+    assert len(calls) == 2 and all(entry.shared for entry in calls)

@@ -1,0 +1,188 @@
+"""ONX101 dense-on-spatial-input: the seed numbers, layouts, and what is never flagged."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from analyzer import analyze
+from tests.conftest import SAMPLES
+
+HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
+
+
+def weights(name: str, *shape: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.zeros(shape, np.float32), name)
+
+
+def ints(name: str, values: list[int]) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(values, np.int64), name)
+
+
+def graph_model(nodes, inputs, inits, outputs=("y",)) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        inputs,
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def vi(name: str, *shape: int | str) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def test_seed_numbers_exactly() -> None:
+    (finding,) = analyze(SAMPLES / "seed_mlp.onnx", strict=True).findings
+    assert finding.code == "ONX101"
+    assert finding.dense_weights == 100 * 32 == 3200
+    assert finding.conv_weights == 9 * 32 == 288
+    assert round(finding.ratio, 1) == 11.1
+    assert finding.dense_macs == 3200
+    assert finding.conv_macs == 9 * 32 * 100 == 28800
+    assert (finding.channels, finding.spatial) == (1, (10, 10))
+    assert finding.dense_bias == 32 and finding.conv_bias == 32
+    assert (
+        "Conv(3x3, 32 filters" in finding.replacement and "GlobalAveragePool" in finding.replacement
+    )
+    assert "retrain" in finding.message
+
+
+def test_kernel_option_changes_the_alternative() -> None:
+    (finding,) = analyze(SAMPLES / "seed_mlp.onnx", kernel=5).findings
+    assert finding.conv_weights == 25 * 32
+    assert finding.conv_macs == 25 * 32 * 100
+
+
+def test_min_ratio_suppresses_weak_cases() -> None:
+    assert analyze(SAMPLES / "seed_mlp.onnx", min_ratio=12).findings == ()
+    assert len(analyze(SAMPLES / "seed_mlp.onnx", min_ratio=11).findings) == 1
+
+
+def test_conv_feature_map_through_relu_and_reshape(audit) -> None:
+    """Conv -> Relu -> Reshape[N,-1] -> MatMul + Add: C=4, 6x6 positions, 144 -> 10."""
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("Reshape", ["r", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["m"], name="head"),
+            helper.make_node("Add", ["m", "b"], ["y"]),
+        ],
+        [vi("x", 1, 3, 6, 6)],
+        [
+            weights("cw", 4, 3, 3, 3),
+            ints("shape", [1, -1]),
+            weights("w", 144, 10),
+            weights("b", 10),
+        ],
+    )
+    (finding,) = audit(model).findings
+    assert (finding.node, finding.layout, finding.channels, finding.spatial) == (
+        "head",
+        "NCHW",
+        4,
+        (6, 6),
+    )
+    assert finding.dense_weights == 1440 and finding.dense_bias == 10
+    assert finding.conv_weights == 9 * 4 * 10
+    assert finding.confidence == "high"
+
+
+def test_nhwc_transpose_before_flatten_keras_style(audit) -> None:
+    """tf2onnx writes Conv (NCHW) -> Transpose(0,2,3,1) -> Reshape -> MatMul: C is last."""
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"]),
+            helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+            helper.make_node("Reshape", ["t", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["y"], name="dense"),
+        ],
+        [vi("x", 1, 2, 12, 10)],
+        [weights("cw", 8, 2, 3, 3), ints("shape", [-1, 10 * 8 * 8]), weights("w", 640, 16)],
+    )
+    (finding,) = audit(model).findings
+    assert (finding.layout, finding.channels, finding.spatial) == ("NHWC", 8, (10, 8))
+
+
+def test_conv1d_gives_a_one_dimensional_alternative(audit) -> None:
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"]),
+            helper.make_node("Flatten", ["c"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "w"], ["y"], transB=1, name="fc"),
+        ],
+        [vi("x", 1, 1, 100)],
+        [weights("cw", 8, 1, 5), weights("w", 12, 8 * 96)],
+    )
+    (finding,) = audit(model).findings
+    assert (finding.layout, finding.channels, finding.spatial) == ("NCL", 8, (96,))
+    assert finding.conv_weights == 3 * 8 * 12  # k taps, not k x k
+    assert finding.conv_macs == 3 * 8 * 12 * 96
+
+
+def test_raw_image_inputs_count_as_spatial(audit) -> None:
+    """MNIST-style [N, 28, 28] and [N, 1, 28, 28] inputs flattened into a dense layer."""
+    for shape in ((1, 28, 28), (1, 1, 28, 28)):
+        model = graph_model(
+            [
+                helper.make_node("Flatten", ["x"], ["flat"]),
+                helper.make_node("Gemm", ["flat", "w"], ["y"], transB=1),
+            ],
+            [vi("x", *shape)],
+            [weights("w", 64, 784)],
+        )
+        (finding,) = audit(model).findings
+        assert (finding.channels, finding.spatial) == (1, (28, 28))
+
+
+def test_text_recognizer_matmul_over_channels_is_not_flagged(audit) -> None:
+    """Conv -> Reshape [N, C, H*W] -> Transpose -> MatMul over C is a 1x1 conv in disguise."""
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"]),
+            helper.make_node("Reshape", ["c", "shape"], ["seq"]),
+            helper.make_node("Transpose", ["seq"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", ["t", "w"], ["y"]),
+        ],
+        [vi("x", 1, 1, 8, 32)],
+        [weights("cw", 16, 1, 1, 1), ints("shape", [1, 16, 256]), weights("w", 16, 40)],
+    )
+    assert audit(model).findings == ()
+
+
+def test_transformer_and_global_pooling_are_never_flagged() -> None:
+    assert analyze(SAMPLES / "tiny_transformer.onnx", strict=True).findings == ()
+    assert analyze(SAMPLES / "gap_cnn.onnx", strict=True).findings == ()
+
+
+def test_dense_after_dense_is_not_flagged(audit) -> None:
+    model = graph_model(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "w1"], ["h"], transB=1, name="fc1"),
+            helper.make_node("Relu", ["h"], ["a"]),
+            helper.make_node("Gemm", ["a", "w2"], ["y"], transB=1, name="fc2"),
+        ],
+        [vi("x", 1, 1, 10, 10)],
+        [weights("w1", 32, 100), weights("w2", 10, 32)],
+    )
+    assert [f.node for f in audit(model).findings] == ["fc1"]
+
+
+def test_dynamic_spatial_dims_are_not_guessed(audit) -> None:
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"]),
+            helper.make_node("Flatten", ["c"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["y"]),
+        ],
+        [vi("x", 1, 3, "H", "W")],
+        [weights("cw", 4, 3, 3, 3), weights("w", 144, 10)],
+    )
+    assert audit(model).findings == ()
+    fixed = audit(model, input_shapes={"x": (1, 3, 8, 8)})
+    assert [(f.channels, f.spatial) for f in fixed.findings] == [(4, (6, 6))]
