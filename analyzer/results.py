@@ -84,6 +84,19 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Pricing:
+    """Measured cost of a finding's two sides in onnxruntime (filled by verify / --verify)."""
+
+    batch: int
+    dense_ms: float
+    conv_ms: float
+    dense_ms_batch: float
+    conv_ms_batch: float
+    machine: str
+    runtime: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One rule's verdict on one node, with every number behind it."""
 
@@ -107,6 +120,42 @@ class Finding:
     dense_macs: int
     conv_macs: int
     replacement: str
+    pricing: Pricing | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """A policy the model breaks (a budget, or a rule named in --fail-on): exit code 1."""
+
+    policy: str
+    """e.g. max-params, max-weight-bytes, max-layer-params, fail-on, max-growth"""
+    limit: str
+    measured: str
+    message: str
+    node: str = ""
+    code: str = ""
+    """Rule code for fail-on violations; empty for budgets."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputCheck:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    expected: Shape | None
+    matches: bool
+    nan: int
+    inf: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    """Result of one onnxruntime run on seeded random inputs."""
+
+    ok: bool
+    error: str
+    runtime: str
+    outputs: tuple[OutputCheck, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,4 +180,6 @@ class Report:
     totals: Totals
     warnings: tuple[str, ...] = ()
     settings: tuple[tuple[str, str], ...] = ()
+    violations: tuple[Violation, ...] = ()
+    verification: Verification | None = None
     format_version: int = FORMAT_VERSION
