@@ -20,6 +20,10 @@ class AuditError(Exception):
         self.hint = self.default_hint if hint is None else hint
         super().__init__(self.line())
 
+    def __reduce__(self) -> tuple[type[AuditError], tuple[str, str, str]]:
+        """Pickle by fields: errors cross the sandbox's process boundary."""
+        return (type(self), (self.path, self.what, self.hint))
+
     def line(self) -> str:
         """The one line shown to the user (without the `onnx-audit: error:` prefix)."""
         text = f"{self.path}: {self.what}" if self.path else self.what

@@ -183,3 +183,41 @@ class Report:
     violations: tuple[Violation, ...] = ()
     verification: Verification | None = None
     format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerDelta:
+    """One layer across two versions of a model."""
+
+    status: str
+    """same | changed | added | removed"""
+    old_name: str
+    new_name: str
+    op_type: str
+    old_params: int
+    new_params: int
+    matched_by: str = ""
+    """name | position (k-th unmatched node of the same op) | "" for added/removed"""
+
+    @property
+    def delta(self) -> int:
+        return self.new_params - self.old_params
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffReport:
+    """`onnx-audit diff OLD NEW`: totals and per-layer deltas, new and fixed findings."""
+
+    old: Report
+    new: Report
+    layers: tuple[LayerDelta, ...]
+    new_findings: tuple[Finding, ...]
+    fixed_findings: tuple[Finding, ...]
+    violations: tuple[Violation, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def growth(self) -> float | None:
+        """Relative growth of total params; None when the old model had none."""
+        before = self.old.totals.params
+        return None if before == 0 else (self.new.totals.params - before) / before

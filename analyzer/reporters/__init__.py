@@ -41,6 +41,6 @@ def render(report: Report, fmt: str) -> str:
     return _REPORTERS[fmt].render(report)
 
 
-from analyzer.reporters import json_reporter, table  # noqa: E402  (registers the formats)
+from analyzer.reporters import json_reporter, jsonl, table  # noqa: E402  (registers the formats)
 
 __all__ = ["Reporter", "add_reporter", "json_reporter", "render", "reporters", "table"]

@@ -97,4 +97,8 @@ def render_table(report: Report) -> str:
         parts.append("Findings: none")
     if report.warnings:
         parts.append("\n".join(["Warnings:", *(f"  - {w}" for w in report.warnings)]))
+    if report.violations:
+        lines = [f"Policy violations ({len(report.violations)}):"]
+        lines += [f"  - {v.policy}: {v.message}" for v in report.violations]
+        parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -1,0 +1,14 @@
+"""`--format jsonl`: one compact JSON report per line, streamed one model at a time."""
+
+from __future__ import annotations
+
+import json
+
+from analyzer.reporters import add_reporter
+from analyzer.results import Report
+from analyzer.serialize import to_data
+
+
+@add_reporter("jsonl", "one compact JSON report per line (batch runs stream)")
+def render_jsonl(report: Report) -> str:
+    return json.dumps(to_data(report), ensure_ascii=False) + "\n"
