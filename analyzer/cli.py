@@ -231,7 +231,7 @@ class Output:
     """The report's destination: stdout, or a temp file renamed into place only on success."""
 
     def __init__(self, target: str | None) -> None:
-        self.target = None if target in (None, "-") else Path(target)  # type: ignore[arg-type]
+        self.target = None if target is None or target == "-" else Path(target)
         self.tmp: Path | None = None
         self.handle: IO[str] = sys.stdout
         if self.target is not None:
@@ -365,7 +365,8 @@ def check(settings: Settings) -> int:
                     }
                     output.write(json.dumps(record, ensure_ascii=False) + "\n")
                 continue
-            report: Report = outcome.value
+            report = outcome.value
+            assert report is not None
             violated = violated or bool(report.violations)
             _violation_lines(report, settings)
             text = render(report, fmt)
@@ -394,7 +395,9 @@ def diff_command(settings: Settings) -> int:
             _show_failure(outcome, settings.debug)
     if any(o.error is not None for o in outcomes):
         return EXIT_ERROR
-    result = diff(outcomes[0].value, outcomes[1].value, settings.max_growth)
+    old, new = outcomes[0].value, outcomes[1].value
+    assert old is not None and new is not None
+    result = diff(old, new, settings.max_growth)
     new_violations = [*result.new.violations]
     result = replace(result, violations=(*result.violations, *new_violations))
     output = Output(settings.output)

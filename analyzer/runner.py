@@ -69,8 +69,8 @@ def _decode(label: str, message: tuple[str, Any, list[str], str], limits: Limits
         return Outcome(label, None, payload, tuple(notes), trace)
     if status == "memory":
         cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
-        error = LimitExceededError(label, f"resource limit exceeded: memory over {cap}")
-        return Outcome(label, None, error, tuple(notes), trace)
+        limit = LimitExceededError(label, f"resource limit exceeded: memory over {cap}")
+        return Outcome(label, None, limit, tuple(notes), trace)
     error = AuditError(label, f"internal error: {payload}", "rerun with --debug; please report it")
     return Outcome(label, None, error, tuple(notes), trace)
 
@@ -82,8 +82,8 @@ def _in_process(label: str, job: Callable[[list[str]], Any]) -> Outcome[Any]:
     except AuditError as exc:
         return Outcome(label, None, exc, tuple(notes), traceback.format_exc())
     except MemoryError:
-        error = LimitExceededError(label, "resource limit exceeded: out of memory")
-        return Outcome(label, None, error, tuple(notes), traceback.format_exc())
+        limit = LimitExceededError(label, "resource limit exceeded: out of memory")
+        return Outcome(label, None, limit, tuple(notes), traceback.format_exc())
     except Exception as exc:
         error = AuditError(
             label, f"internal error: {type(exc).__name__}: {exc}", "rerun with --debug"

@@ -41,6 +41,15 @@ def render(report: Report, fmt: str) -> str:
     return _REPORTERS[fmt].render(report)
 
 
-from analyzer.reporters import json_reporter, jsonl, table  # noqa: E402  (registers the formats)
+from analyzer.reporters import (  # noqa: E402, F401  (registers the formats)
+    csv_reporter,
+    github,
+    json_reporter,
+    jsonl,
+    markdown,
+    netron,
+    sarif,
+    table,
+)
 
-__all__ = ["Reporter", "add_reporter", "json_reporter", "render", "reporters", "table"]
+__all__ = ["Reporter", "add_reporter", "json_reporter", "jsonl", "render", "reporters", "table"]

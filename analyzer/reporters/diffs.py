@@ -42,8 +42,8 @@ def _totals_rows(diff: DiffReport) -> list[list[str]]:
 
 def _layer_rows(diff: DiffReport) -> list[list[str]]:
     return [
-        [d.status, d.old_name or "-", d.new_name or "-", d.op_type, f"{d.old_params:,}", f"{d.new_params:,}",
-         _signed(d.delta), d.matched_by]
+        [d.status, d.old_name or "-", d.new_name or "-", d.op_type, f"{d.old_params:,}",
+         f"{d.new_params:,}", _signed(d.delta), d.matched_by]
         for d in _changed(diff)
     ]  # fmt: skip
 
