@@ -12,6 +12,7 @@ from analyzer.accounting import account
 from analyzer.errors import AuditError
 from analyzer.functions import inline_local_functions
 from analyzer.graph import ModelView, build
+from analyzer.notes import exporter_notes
 from analyzer.results import LayerTally, ModelInfo, Report
 from analyzer.rules import Options, Rule, RuleContext, run
 from analyzer.visitors import Context, fallback, lookup
@@ -73,6 +74,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         findings=findings,
         totals=totals,
         warnings=tuple(dict.fromkeys(ctx.warnings)),
+        notes=exporter_notes(layers),
         settings=settings,
     )
 

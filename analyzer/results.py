@@ -179,6 +179,8 @@ class Report:
     findings: tuple[Finding, ...]
     totals: Totals
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What the exporter did that the counts reflect (folded BatchNorm, transposed copies)."""
     settings: tuple[tuple[str, str], ...] = ()
     violations: tuple[Violation, ...] = ()
     verification: Verification | None = None

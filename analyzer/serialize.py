@@ -4,6 +4,7 @@ results.py round-trips without touching this module."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from typing import Any
@@ -12,15 +13,47 @@ from analyzer.results import FORMAT_VERSION, Report
 from analyzer.symbolic import Poly
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    names = _FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def to_data(obj: Any) -> Any:
     """Dataclasses -> dicts, tuples -> lists, Poly -> int or formula string."""
-    if isinstance(obj, Poly):
-        return obj.to_json()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if obj is None or isinstance(obj, str | int | float):
+        return obj
     if isinstance(obj, tuple | list):
         return [to_data(item) for item in obj]
+    if isinstance(obj, Poly):
+        return obj.to_json()
+    names = _field_names(type(obj))
+    if names is not None:
+        return {name: to_data(getattr(obj, name)) for name in names}
     return obj
+
+
+def dumps(data: Any) -> str:
+    """Readable JSON that stays fast on 100,000-layer reports.
+
+    json's pretty printer is pure Python; the C encoder only writes compact text. So the top
+    level is indented by hand and each record of a list (a layer, a finding) is one compact line.
+    """
+    if not isinstance(data, dict):
+        return json.dumps(data, ensure_ascii=False)
+    lines = []
+    for key, value in data.items():
+        head = f"  {json.dumps(key)}: "
+        if isinstance(value, list) and value and isinstance(value[0], dict | list):
+            items = ",\n".join("    " + json.dumps(v, ensure_ascii=False) for v in value)
+            lines.append(f"{head}[\n{items}\n  ]")
+        else:
+            lines.append(head + json.dumps(value, ensure_ascii=False))
+    return "{\n" + ",\n".join(lines) + "\n}"
 
 
 def _decode(tp: Any, value: Any) -> Any:

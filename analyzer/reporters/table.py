@@ -95,6 +95,8 @@ def render_table(report: Report) -> str:
         parts.append("\n".join(lines))
     else:
         parts.append("Findings: none")
+    if report.notes:
+        parts.append("\n".join(["Notes:", *(f"  - {n}" for n in report.notes)]))
     if report.warnings:
         parts.append("\n".join(["Warnings:", *(f"  - {w}" for w in report.warnings)]))
     if report.violations:

@@ -3,14 +3,30 @@ for ConvTranspose, input elements x (output channels / group) x kernel size."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from analyzer.graph import NodeView
-from analyzer.results import LayerTally
+from analyzer.results import LayerTally, WeightRef
 from analyzer.symbolic import Poly
 from analyzer.visitors.base import Context, dims, product, register
 
 MS = "com.microsoft"
+
+
+FOLDED = re.compile(r"^onnx::Conv_\d+$|batch_?norm|weight_bias$", re.IGNORECASE)
+
+
+def folding_notes(refs: list[WeightRef]) -> list[str]:
+    """Exporters fold BatchNorm into the conv and rename what they computed; say so."""
+    names = [r.tensor for r in refs if r.kind == "trainable" and FOLDED.search(r.tensor)]
+    if not names:
+        return []
+    return [
+        f"exporter-computed weights ({', '.join(names)}): a BatchNormalization was likely folded "
+        "into this conv, so its scale, shift and running statistics are not stored and the "
+        "source framework counts more parameters"
+    ]
 
 
 def _conv(
@@ -23,7 +39,8 @@ def _conv(
     shape = ctx.const_shape(node.input(w))
     out = ctx.shape(node.outputs[0]) if node.outputs else None
     per_output: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
-    yield ctx.layer(node, refs, Poly.product([*dims(out), per_output]))
+    macs = Poly.product([*dims(out), per_output])
+    yield ctx.layer(node, refs, macs, folding_notes(refs))
 
 
 @register("Conv")

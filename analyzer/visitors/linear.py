@@ -83,7 +83,6 @@ def _dense(
     if add is not None:
         position = 1 if add.inputs[0] == node.outputs[0] else 0
         refs.extend(ctx.refs(add, position, "bias", "trainable"))
-        notes.append(f"bias from {add.name!r}")
     refs.extend(ctx.side_refs(node, quant, "quantization"))
     k = _contraction(ctx, node, weight_pos, trans)
     yield ctx.layer(node, refs, _macs(ctx, node, k), notes)

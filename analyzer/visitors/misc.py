@@ -69,3 +69,15 @@ def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
             refs.extend(ctx.refs(node, position, "operand", kind))
     if any(r.kind == "trainable" for r in refs):
         yield ctx.layer(node, refs)
+
+
+@register("QLinearAdd", "QLinearMul", domain=MS)
+def qlinear_elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """A constant quantized operand (an int8 bias or table) is a parameter; scales are not."""
+    refs: list[WeightRef] = []
+    for position in (0, 3):
+        if ctx.is_const(node.input(position)):
+            refs.extend(ctx.refs(node, position, "operand", "trainable"))
+    if refs:
+        refs.extend(ctx.side_refs(node, (1, 2, 4, 5, 6, 7), "quantization"))
+        yield ctx.layer(node, refs)
