@@ -24,7 +24,7 @@ from analyzer.errors import AuditError, UsageError
 from analyzer.policy import Policy, evaluate, parse_percent, parse_size
 from analyzer.reporters import render, reporters
 from analyzer.reporters.diffs import render_diff
-from analyzer.results import Report
+from analyzer.results import Report, Violation
 from analyzer.rules import Rule, all_rules
 from analyzer.runner import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT, Limits, Outcome, run_jobs
 from analyzer.shapes import parse_input_shape
@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "jobs": 1,
     "max_memory": DEFAULT_MAX_MEMORY,
     "timeout": DEFAULT_TIMEOUT,
+    "price_batch": 32,
 }
 
 
@@ -69,6 +70,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     usage = {
         "check": "onnx-audit [options] MODEL|DIR [MODEL|DIR ...]",
         "diff": "onnx-audit diff [options] OLD.onnx NEW.onnx",
+        "verify": "onnx-audit verify [options] MODEL [MODEL ...]",
     }[command]
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -77,6 +79,8 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         "could replace. Other commands: `onnx-audit diff OLD NEW`, `onnx-audit rules`, "
         "`onnx-audit explain CODE`.",
     )
+    if command == "verify":
+        parser.set_defaults(verify=True)
     if command == "diff":
         parser.add_argument("old", metavar="OLD.onnx")
         parser.add_argument("new", metavar="NEW.onnx")
@@ -141,6 +145,24 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         metavar="CODES",
         help="rule codes or names that fail the run",
     )
+    ort = parser.add_argument_group("onnxruntime (never imported without these)")
+    ort.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the model once in onnxruntime and price each finding",
+    )
+    ort.add_argument(
+        "--price-batch",
+        type=_positive_int,
+        metavar="N",
+        help="larger batch used to price findings (default 32)",
+    )
+    ort.add_argument(
+        "--emit-candidate",
+        metavar="OUT.onnx",
+        help="write the model with every flagged layer replaced",
+    )
+    ort.add_argument("--force", action="store_true", help="let --emit-candidate overwrite OUT.onnx")
     run = parser.add_argument_group("running")
     run.add_argument(
         "--config",
@@ -294,9 +316,36 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             rule_filter=enabled,
             debug=notes,
         )
-        return replace(report, violations=evaluate(report, policy))
+        report = replace(report, violations=evaluate(report, policy))
+        if settings.verify:
+            report = _verify(path, report, settings)
+        if settings.emit_candidate:
+            from analyzer.candidate import emit_candidate  # noqa: PLC0415  (reads weights; opt-in)
+
+            result = emit_candidate(path, report, settings.emit_candidate, force=settings.force)
+            report = replace(report, notes=(*report.notes, result.summary()))
+        return report
 
     return job
+
+
+def _verify(path: str, report: Report, settings: Settings) -> Report:
+    """Run the model in onnxruntime and price each finding; a failed run is a violation."""
+    from analyzer import pricing, runtime  # noqa: PLC0415  (onnxruntime stays off the static path)
+
+    verification = runtime.verify(path, settings.input_shape, report)
+    report = pricing.price_findings(
+        replace(report, verification=verification), batch=settings.price_batch
+    )
+    if verification.ok:
+        return report
+    failed = Violation(
+        policy="verify",
+        limit="runs in onnxruntime",
+        measured="failed",
+        message=f"onnxruntime cannot run the model: {verification.error}",
+    )
+    return replace(report, violations=(*report.violations, failed))
 
 
 def _show_failure(outcome: Outcome[Any], debug: bool) -> None:
@@ -342,6 +391,9 @@ def check(settings: Settings) -> int:
         _error("no .onnx files found in " + ", ".join(settings.paths))
         return EXIT_ERROR
     fmt = settings.format
+    if settings.emit_candidate and len(paths) > 1:
+        _error("--emit-candidate takes one model")
+        return EXIT_ERROR
     if fmt == "netron" and len(paths) > 1:
         _error("--format netron writes one attachment per model: pass one model")
         return EXIT_ERROR
@@ -435,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("rules", "explain"):
         return info_command(args)
     command = "check"
-    if args and args[0] in ("check", "diff"):
+    if args and args[0] in ("check", "diff", "verify"):
         command, args = args[0], args[1:]
     try:
         settings = parse_settings(command, args)

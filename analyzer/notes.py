@@ -28,9 +28,9 @@ def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
                 transposed = (shape[1], shape[0])
                 if weight.tensor != table and weight.shape == transposed and shape[0] != shape[1]:
                     notes.append(
-                        f"{layer.name}: weight {weight.tensor!r} {list(weight.shape)} has the transposed "
-                        f"shape of embedding table {table!r} {list(shape)}: if the two are tied in the "
-                        f"source model, the exporter stored a transposed copy, counted here as stored "
-                        f"(+{weight.elements:,} over the framework's count)"
+                        f"{layer.name}: weight {weight.tensor!r} {list(weight.shape)} has the "
+                        f"transposed shape of embedding table {table!r} {list(shape)}: if the two "
+                        "are tied in the source model, the exporter stored a transposed copy, "
+                        f"counted here as stored (+{weight.elements:,} over the framework's count)"
                     )
     return tuple(dict.fromkeys(notes))

@@ -12,7 +12,6 @@ from typing import Any
 from analyzer.results import FORMAT_VERSION, Report
 from analyzer.symbolic import Poly
 
-
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 

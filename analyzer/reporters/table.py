@@ -40,8 +40,35 @@ def finding_lines(finding: Finding) -> list[str]:
         f"  trade      {finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs "
         "(per sample)",
         f"  drop-in    {finding.replacement}",
+        *pricing_lines(finding),
         "  note       an architectural change: the replacement must be retrained",
     ]
+
+
+def pricing_lines(finding: Finding) -> list[str]:
+    price = finding.pricing
+    if price is None:
+        return []
+    return [
+        f"  measured   batch 1: dense {price.dense_ms:.3f} ms vs conv {price.conv_ms:.3f} ms; "
+        f"batch {price.batch}: dense {price.dense_ms_batch:.3f} ms "
+        f"vs conv {price.conv_ms_batch:.3f} ms",
+        f"             ({price.runtime} on {price.machine})",
+    ]
+
+
+def verification_lines(report: Report) -> list[str]:
+    check = report.verification
+    if check is None:
+        return []
+    if not check.ok:
+        return [f"onnxruntime: FAILED ({check.runtime}): {check.error}"]
+    lines = [f"onnxruntime: ran once on seeded random inputs ({check.runtime})"]
+    for out in check.outputs:
+        verdict = "matches" if out.matches else f"expected {shape_text(out.expected)}"
+        bad = f", {out.nan} NaN, {out.inf} Inf" if out.nan or out.inf else ""
+        lines.append(f"  {out.name}: {shape_text(out.shape)} {out.dtype}, {verdict}{bad}")
+    return lines
 
 
 @add_reporter("table", "terminal summary, like Keras' model.summary() (default)")
@@ -88,6 +115,8 @@ def render_table(report: Report) -> str:
     if any(layer.shared for layer in report.layers):
         totals.append("Shared tensors are counted once in the totals, on every row that uses them.")
     parts = ["\n".join(head), table, "\n".join(totals)]
+    if report.verification is not None:
+        parts.append("\n".join(verification_lines(report)))
     if report.findings:
         lines = [f"Findings ({len(report.findings)}):"]
         for finding in report.findings:
