@@ -49,12 +49,16 @@ _FLOATS = {
 }
 
 
+_NAMES: dict[int, str] = {
+    int(value): str(name).lower()
+    for name, value in TensorProto.DataType.items()
+    if value != TensorProto.UNDEFINED
+}
+
+
 def dtype_name(dtype: int) -> str:
     """`float`, `int8`, ... as users read them; unknown codes stay visible as `dtype<N>`."""
-    for name, value in TensorProto.DataType.items():
-        if value == dtype and dtype != TensorProto.UNDEFINED:
-            return str(name).lower()
-    return f"dtype{dtype}"
+    return _NAMES.get(dtype) or f"dtype{dtype}"
 
 
 def nbytes(dtype: int, elements: int) -> int:

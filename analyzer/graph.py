@@ -19,7 +19,8 @@ from analyzer.functions import STORED_KEY, function_key
 from analyzer.loader import EMBEDDED, element_count
 from analyzer.results import Shape
 
-SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+_GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
+_NO_ATTRS: Mapping[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +204,14 @@ def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
         for out in node.output:
             if out:
                 produced.setdefault(out, index)
-    needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
-    if all(source < index for index, sources in enumerate(needs) for source in sources):
+    seen: set[str] = set()
+    for node in nodes:
+        if any(name in produced and name not in seen for name in _all_inputs(node)):
+            break
+        seen.update(node.output)
+    else:
         return nodes
+    needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
     waiting = [len(sources) for sources in needs]
     users: list[list[int]] = [[] for _ in nodes]
     for index, sources in enumerate(needs):
@@ -233,6 +239,8 @@ def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
 def _all_inputs(node: NodeProto) -> Iterator[str]:
     """A node's inputs plus the outer-scope names its subgraphs read."""
     yield from (n for n in node.input if n)
+    if not node.attribute:
+        return
     stack = [
         g for a in node.attribute for g in ([a.g] if a.type == AttributeProto.GRAPH else a.graphs)
     ]
@@ -372,9 +380,12 @@ class _Builder:
                 constant = _constant_tensor(node, outputs[0], key)
                 if constant is not None:
                     self.add_stored(scope, constant)
-            attrs = {a.name: _attr_value(a) for a in node.attribute}
+            attributes = node.attribute
+            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
             has_sub = False
-            for attr in node.attribute:
+            for attr in attributes:
+                if attr.type not in _GRAPH_TYPES:
+                    continue
                 graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
                 for position, sub in enumerate(graphs):
                     has_sub = True
@@ -394,8 +405,9 @@ class _Builder:
                     has_sub,
                 )
             )
-            yield from pending
-            pending.clear()
+            if pending:
+                yield from pending
+                pending.clear()
         for value in [*graph.value_info, *graph.output]:
             known = scope.names.get(value.name)
             if known is not None and known not in self.stored:

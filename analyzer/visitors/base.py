@@ -193,13 +193,15 @@ def _ref(
     )
 
 
+_RANK = {"trainable": 0, "non_trainable": 1, "unknown": 2, "quantization": 3, "other": 4}
+
+
 def _dedupe(refs: Iterable[WeightRef]) -> tuple[WeightRef, ...]:
     """One ref per stored tensor and layer; the most significant kind wins."""
-    rank = {"trainable": 0, "non_trainable": 1, "unknown": 2, "quantization": 3, "other": 4}
     best: dict[str, WeightRef] = {}
     for ref in refs:
         held = best.get(ref.tensor)
-        if held is None or rank.get(ref.kind, 9) < rank.get(held.kind, 9):
+        if held is None or _RANK.get(ref.kind, 9) < _RANK.get(held.kind, 9):
             best[ref.tensor] = ref
     return tuple(best.values())
 
