@@ -11,7 +11,7 @@ from analyzer import loader, shapes
 from analyzer.accounting import account
 from analyzer.errors import AuditError
 from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, build
+from analyzer.graph import ModelView, build, sort_graphs
 from analyzer.notes import exporter_notes
 from analyzer.results import LayerTally, ModelInfo, Report
 from analyzer.rules import Options, Rule, RuleContext, run
@@ -49,6 +49,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
 ) -> Report:
     model = loader.load(path)
     inline_local_functions(model)
+    sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
     inferred, warnings = shapes.infer(model)
     view = build(inferred)

@@ -17,6 +17,7 @@ from analyzer import dtypes
 from analyzer.errors import MalformedGraphError
 from analyzer.functions import STORED_KEY, function_key
 from analyzer.loader import EMBEDDED, element_count
+from analyzer.protowalk import iter_graphs
 from analyzer.results import Shape
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
@@ -234,6 +235,19 @@ def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
         label = stuck.name or stuck.op_type
         raise MalformedGraphError("", f"{where}the graph has a cycle through node {label!r}")
     return [nodes[i] for i in order]
+
+
+def sort_graphs(model: ModelProto) -> None:
+    """Put every graph's nodes in topological order, in place, before shape inference.
+
+    onnx infers in file order, so a valid but unsorted file would lose shapes (and MACs).
+    """
+    for graph in iter_graphs(model):
+        nodes = list(graph.node)
+        ordered = topological_order(nodes, "")
+        if ordered is not nodes:
+            del graph.node[:]
+            graph.node.extend(ordered)
 
 
 def _all_inputs(node: NodeProto) -> Iterator[str]:
