@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import analyzer
+from tests.conftest import SAMPLES
 
 
 def test_public_names() -> None:
@@ -20,7 +21,7 @@ def test_static_path_never_imports_onnxruntime() -> None:
 
     code = (
         "import sys, analyzer.cli; "
-        "analyzer.cli.main(['sample_models/seed_mlp.onnx', '-o', '/dev/null']); "
+        f"analyzer.cli.main([{str(SAMPLES / 'seed_mlp.onnx')!r}, '-o', '/dev/null']); "
         "print('onnxruntime' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
