@@ -5,12 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from analyzer.results import LayerTally
+from analyzer.visitors.conv import FOLDED_NOTE
 
 
 def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
     """Layer notes worth a line in the report, plus transposed copies of embedding tables."""
     layers = tuple(layers)
-    notes = [f"{layer.name}: {note}" for layer in layers for note in layer.notes]
+    folded = [layer.name for layer in layers if any(n.startswith(FOLDED_NOTE) for n in layer.notes)]
+    notes = [
+        f"{layer.name}: {note}"
+        for layer in layers
+        for note in layer.notes
+        if not note.startswith(FOLDED_NOTE)
+    ]
+    if folded:
+        shown = ", ".join(folded[:5]) + (f", ... ({len(folded)} in all)" if len(folded) > 5 else "")
+        notes.insert(
+            0,
+            f"BatchNormalization was likely folded into {len(folded)} conv layer(s) by the "
+            f"exporter ({shown}): their weights were computed at export (renamed, or named after "
+            "batchnorm), so the BatchNorm scale, shift and running statistics are not stored and "
+            "the source framework counts more parameters than this file holds",
+        )
     tables = {
         (w.shape, w.tensor)
         for layer in layers

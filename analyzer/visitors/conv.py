@@ -17,16 +17,15 @@ MS = "com.microsoft"
 FOLDED = re.compile(r"^onnx::Conv_\d+$|batch_?norm|weight_bias$", re.IGNORECASE)
 
 
+FOLDED_NOTE = "exporter-computed weights, BatchNormalization likely folded in"
+
+
 def folding_notes(refs: list[WeightRef]) -> list[str]:
     """Exporters fold BatchNorm into the conv and rename what they computed; say so."""
     names = [r.tensor for r in refs if r.kind == "trainable" and FOLDED.search(r.tensor)]
     if not names:
         return []
-    return [
-        f"exporter-computed weights ({', '.join(names)}): a BatchNormalization was likely folded "
-        "into this conv, so its scale, shift and running statistics are not stored and the "
-        "source framework counts more parameters"
-    ]
+    return [f"{FOLDED_NOTE} ({', '.join(names)})"]
 
 
 def _conv(
