@@ -96,6 +96,42 @@ def _origin(value: str, ctx: RuleContext) -> tuple[str, tuple[int, ...], str] | 
     return None
 
 
+SEQUENCE_OPS: Final = frozenset(
+    {
+        "MatMul", "Gemm", "LSTM", "GRU", "RNN", "Attention", "MultiHeadAttention",
+        "EmbedLayerNormalization", "LayerNormalization", "SkipLayerNormalization", "Softmax",
+        "QLinearMatMul", "MatMulInteger", "MatMulNBits", "FusedMatMul", "FusedGemm", "QGemm",
+    }
+)  # fmt: skip
+MAX_ANCESTORS: Final = 512
+
+
+def _conv_ancestor(value: str, ctx: RuleContext) -> bool:
+    """Does `value` descend from a conv/pool (or an image input) before any sequence op?
+
+    Exporters decompose pooling into Gather/Add/Div chains the strict walk cannot follow; a
+    bounded search over ancestors still tells a feature map from token embeddings.
+    """
+    stack, seen, spatial = [value], {value}, False
+    while stack and len(seen) < MAX_ANCESTORS:
+        index = ctx.view.producer.get(stack.pop())
+        if index is None:
+            continue
+        node = ctx.view.nodes[index]
+        if node.op_type in SPATIAL_OPS:
+            spatial = True
+            continue
+        if node.op_type in SEQUENCE_OPS:
+            return False
+        if node.op_type == "Gather" and ctx.consts.is_const(node.input(0)):
+            return False  # an embedding lookup: tokens, not pixels
+        for name in node.inputs:
+            if name and name not in seen and not ctx.consts.is_const(name):
+                seen.add(name)
+                stack.append(name)
+    return spatial
+
+
 def _channel_axis(kind: str, origin: str, ctx: RuleContext) -> int | None:
     """Channel axis of the origin tensor: 1 for conv outputs (ONNX is NCHW), guessed for inputs."""
     if kind == "conv":
@@ -114,7 +150,10 @@ def _source(value: str, ctx: RuleContext) -> Source | None:
     dims = [int(d) for d in shape[1:]]
     found = _origin(value, ctx)
     if found is None:
-        return None
+        if len(shape) not in (3, 4) or not _conv_ancestor(value, ctx):
+            return None
+        layout = "NCHW" if len(shape) == 4 else "NCL"
+        return Source(value, dims[0], tuple(dims[1:]), layout, "medium")
     kind, perm, origin = found
     confidence = "high" if kind == "conv" else "medium"
     origin_axis = _channel_axis(kind, origin, ctx)

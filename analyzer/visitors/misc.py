@@ -15,27 +15,13 @@ from analyzer.visitors.base import Context, register
 from analyzer.visitors.linear import absorbed_by_matmul
 
 MS = "com.microsoft"
-ELEMENTWISE = (
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Pow",
-    "Max",
-    "Min",
-    "Sum",
-    "Mean",
-    "Where",
-    "Concat",
-    "Expand",
-    "Tile",
-    "Pad",
-    "Equal",
-    "Greater",
-    "Less",
-    "GreaterOrEqual",
-    "LessOrEqual",
-)
+ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")
+NOT_LEARNED = (
+    "Sub", "Div", "Pow", "Max", "Min", "Mod", "Equal", "Greater", "Less", "GreaterOrEqual",
+    "LessOrEqual", "And", "Or", "Xor", "BitShift", "Clip",
+)  # fmt: skip
+"""Constants subtracted, divided by, compared with or clipped to are normalisation statistics,
+pooling divisors or thresholds (torch buffers, not parameters): other constants."""
 
 
 @register("Gather")
@@ -56,6 +42,11 @@ def prelu(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 def attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     refs = [*ctx.refs(node, 1, "weight", "trainable"), *ctx.refs(node, 2, "bias", "trainable")]
     yield ctx.layer(node, refs)
+
+
+@register(*NOT_LEARNED)
+def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    return iter(())
 
 
 @register(*ELEMENTWISE)
