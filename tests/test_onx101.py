@@ -186,3 +186,42 @@ def test_dynamic_spatial_dims_are_not_guessed(audit) -> None:
     assert audit(model).findings == ()
     fixed = audit(model, input_shapes={"x": (1, 3, 8, 8)})
     assert [(f.channels, f.spatial) for f in fixed.findings] == [(4, (6, 6))]
+
+
+def test_decomposed_pooling_still_reads_as_a_feature_map(audit) -> None:
+    """dynamo writes AdaptiveAvgPool as Gather/Add/Div chains; the conv behind them counts."""
+    model = graph_model(
+        [
+            helper.make_node("Conv", ["x", "cw"], ["c"]),
+            helper.make_node("Gather", ["c", "rows_a"], ["a"], axis=2),
+            helper.make_node("Gather", ["c", "rows_b"], ["b"], axis=2),
+            helper.make_node("Add", ["a", "b"], ["s"]),
+            helper.make_node("Div", ["s", "area"], ["avg"]),
+            helper.make_node("Flatten", ["avg"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "w", "bias"], ["y"], transB=1, name="fc"),
+        ],
+        [vi("x", 1, 3, 14, 14)],
+        [
+            weights("cw", 8, 3, 3, 3), ints("rows_a", [0, 2, 4, 6, 8, 10]),
+            ints("rows_b", [1, 3, 5, 7, 9, 11]), weights("area", 6, 12), weights("w", 10, 8 * 6 * 12), weights("bias", 10),
+        ],
+    )  # fmt: skip
+    report = audit(model)
+    (finding,) = report.findings
+    assert (finding.channels, finding.spatial, finding.confidence) == (8, (6, 12), "medium")
+    # the 6x12 divisor table is a pooling constant, not a parameter
+    assert report.totals.params == 8 * 27 + 10 * 8 * 72 + 10
+    assert report.totals.other_constants == 6 + 6 + 72
+
+
+def test_flattened_token_embeddings_are_not_flagged(audit) -> None:
+    model = graph_model(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["e"]),
+            helper.make_node("Flatten", ["e"], ["flat"]),
+            helper.make_node("Gemm", ["flat", "w"], ["y"], transB=1),
+        ],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 32])],
+        [weights("table", 50, 16), weights("w", 4, 32 * 16)],
+    )
+    assert audit(model).findings == ()
