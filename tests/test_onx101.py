@@ -203,7 +203,8 @@ def test_decomposed_pooling_still_reads_as_a_feature_map(audit) -> None:
         [vi("x", 1, 3, 14, 14)],
         [
             weights("cw", 8, 3, 3, 3), ints("rows_a", [0, 2, 4, 6, 8, 10]),
-            ints("rows_b", [1, 3, 5, 7, 9, 11]), weights("area", 6, 12), weights("w", 10, 8 * 6 * 12), weights("bias", 10),
+            ints("rows_b", [1, 3, 5, 7, 9, 11]), weights("area", 6, 12),
+            weights("w", 10, 8 * 6 * 12), weights("bias", 10),
         ],
     )  # fmt: skip
     report = audit(model)
