@@ -10,6 +10,7 @@ from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
 from analyzer.symbolic import Poly
 from analyzer.visitors.base import Context, dims, product, register
+from analyzer.visitors.linear import bias_add
 
 MS = "com.microsoft"
 
@@ -28,6 +29,14 @@ def folding_notes(refs: list[WeightRef]) -> list[str]:
     return [f"{FOLDED_NOTE} ({', '.join(names)})"]
 
 
+def _separate_bias(node: NodeView, ctx: Context) -> list[WeightRef]:
+    add = bias_add(node, ctx)
+    if add is None:
+        return []
+    position = 1 if add.inputs[0] == node.outputs[0] else 0
+    return list(ctx.refs(add, position, "bias", "trainable"))
+
+
 def _conv(
     node: NodeView, ctx: Context, *, w: int, bias: int | None, quant: tuple[int, ...] = ()
 ) -> Iterator[LayerTally]:
@@ -35,6 +44,7 @@ def _conv(
     if bias is not None:
         refs.extend(ctx.refs(node, bias, "bias", "trainable"))
     refs.extend(ctx.side_refs(node, quant, "quantization"))
+    refs.extend(_separate_bias(node, ctx))
     shape = ctx.const_shape(node.input(w))
     out = ctx.shape(node.outputs[0]) if node.outputs else None
     per_output: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
@@ -62,6 +72,7 @@ def conv_integer(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 def conv_transpose(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     refs = list(ctx.refs(node, 1, "weight", "trainable"))
     refs.extend(ctx.refs(node, 2, "bias", "trainable"))
+    refs.extend(_separate_bias(node, ctx))
     shape = ctx.const_shape(node.input(1))
     per_input: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
     yield ctx.layer(node, refs, Poly.product([*dims(ctx.shape(node.input(0))), per_input]))

@@ -14,9 +14,28 @@ MS = "com.microsoft"
 MATMUL_LIKE = frozenset({("", "MatMul"), (MS, "FusedMatMul")})
 
 
+CONV_LIKE = frozenset({("", "Conv"), ("", "ConvTranspose")})
+
+
+def _per_channel(ctx: Context, conv: NodeView, bias: str) -> bool:
+    """A bias for a bias-less conv: one value per output channel, broadcast on axis 1."""
+    weight, shape = ctx.const_shape(conv.input(1)), ctx.const_shape(bias)
+    if weight is None or shape is None or len(weight) < 3:
+        return False
+    channels = weight[0] if conv.op_type == "Conv" else weight[1] * int(conv.attr("group", 1))
+    squeezed = [d for d in shape if d != 1]
+    return squeezed == [channels] and len(shape) >= 2 and shape[-len(weight) + 1] == channels
+
+
 def bias_add(node: NodeView, ctx: Context) -> NodeView | None:
-    """The Add that only adds a constant bias to this MatMul's output, if there is one."""
-    if not node.outputs or (node.domain, node.op_type) not in MATMUL_LIKE:
+    """The Add that only adds a constant bias to this MatMul's (or bias-less conv's) output.
+
+    paddle2onnx writes every conv bias this way; torch writes MatMul + Add for 3-D inputs.
+    """
+    key = (node.domain, node.op_type)
+    if not node.outputs or key not in MATMUL_LIKE | CONV_LIKE:
+        return None
+    if key in CONV_LIKE and (node.input(2) or not ctx.is_const(node.input(1))):
         return None
     if not (ctx.is_const(node.input(1)) or ctx.is_const(node.input(0))):
         return None
@@ -29,11 +48,13 @@ def bias_add(node: NodeView, ctx: Context) -> NodeView | None:
     other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
     if other == node.outputs[0] or not ctx.is_const(other):
         return None
+    if key in CONV_LIKE and not _per_channel(ctx, node, other):
+        return None
     return add
 
 
-def absorbed_by_matmul(add: NodeView, ctx: Context) -> bool:
-    """True when `add` is the bias of a dense MatMul, so the MatMul's row holds it."""
+def absorbed_bias(add: NodeView, ctx: Context) -> bool:
+    """True when `add` is the bias of a MatMul or conv, so that layer's row holds it."""
     for name in add.inputs:
         index = ctx.view.producer.get(name)
         if index is not None and bias_add(ctx.view.nodes[index], ctx) is add:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
-from analyzer.visitors.linear import absorbed_by_matmul
+from analyzer.visitors.linear import absorbed_bias
 
 MS = "com.microsoft"
 ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")
@@ -51,7 +51,7 @@ def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 
 @register(*ELEMENTWISE)
 def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    if node.op_type == "Add" and absorbed_by_matmul(node, ctx):
+    if node.op_type == "Add" and absorbed_bias(node, ctx):
         return
     refs: list[WeightRef] = []
     for position, name in enumerate(node.inputs):

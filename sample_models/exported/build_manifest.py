@@ -27,6 +27,7 @@ SCRIPT_OF = [
     ("quant_", "export_quantized.py"),
     ("subgraph_", "export_subgraphs.py"),
     ("function_", "export_subgraphs.py"),
+    ("paddle_", "export_paddle.py"),
 ]
 
 
