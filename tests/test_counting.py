@@ -278,3 +278,18 @@ def test_subgraph_and_function_weights(audit) -> None:
     assert report.totals.stored_tensors == 3
     calls = [entry for entry in report.layers if entry.name.startswith("call")]
     assert len(calls) == 2 and all(entry.shared for entry in calls)
+
+
+def test_a_bias_less_conv_keeps_its_separate_bias_add(audit) -> None:
+    """paddle2onnx writes Conv (no bias) + Add of a [1, C, 1, 1] weight: one layer, not two."""
+    model = with_weights(
+        H
+        + """g (float[1, 3, 8, 8] x, float[4, 3, 3, 3] w, float[1, 4, 1, 1] b) => (float[1, 4, 6, 6] y) {
+            c = Conv (x, w)
+            y = Add (c, b)
+        }""",
+        "w", "b",
+    )  # fmt: skip
+    report = audit(model)
+    assert [(entry.op_type, entry.params) for entry in report.layers] == [("Conv", 4 * 27 + 4)]
+    assert {w.role for w in report.layers[0].weights} == {"weight", "bias"}
