@@ -284,7 +284,8 @@ def test_a_bias_less_conv_keeps_its_separate_bias_add(audit) -> None:
     """paddle2onnx writes Conv (no bias) + Add of a [1, C, 1, 1] weight: one layer, not two."""
     model = with_weights(
         H
-        + """g (float[1, 3, 8, 8] x, float[4, 3, 3, 3] w, float[1, 4, 1, 1] b) => (float[1, 4, 6, 6] y) {
+        + """g (float[1, 3, 8, 8] x, float[4, 3, 3, 3] w, float[1, 4, 1, 1] b)
+               => (float[1, 4, 6, 6] y) {
             c = Conv (x, w)
             y = Add (c, b)
         }""",
