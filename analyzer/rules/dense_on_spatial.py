@@ -244,6 +244,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if dense is None:
             continue
         data, k, units = dense
+        if k <= 0 or units <= 0:
+            ctx.debug.append(f"ONX101 {node.name}: not flagged: empty weight ({k} x {units})")
+            continue
         found = _walk(node, data, k, ctx)
         if isinstance(found, str):
             ctx.debug.append(f"ONX101 {node.name}: not flagged: {found}")
