@@ -1,11 +1,25 @@
 """Why a model could not be analysed: one class per kind, each renders as one line.
 
 The CLI prints `onnx-audit: error: <path>: <what> (<hint>)` and exits 2 for any of these.
+Messages quote names from hostile files, so `line()` escapes control characters (one line,
+always) and callers shorten long names with `quote()`.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+MAX_NAME = 80
+"""Longest name quoted in a message; hostile files use megabyte-long names."""
+
+
+def quote(name: str, limit: int = MAX_NAME) -> str:
+    """`repr(name)`, shortened to `limit` characters with an ellipsis."""
+    if len(name) > limit:
+        return repr(name[:limit]) + "..."
+    return repr(name)
 
 
 class AuditError(Exception):
@@ -27,7 +41,8 @@ class AuditError(Exception):
     def line(self) -> str:
         """The one line shown to the user (without the `onnx-audit: error:` prefix)."""
         text = f"{self.path}: {self.what}" if self.path else self.what
-        return f"{text} ({self.hint})" if self.hint else text
+        text = f"{text} ({self.hint})" if self.hint else text
+        return text.translate(_CONTROL)
 
 
 class UsageError(AuditError):
@@ -49,6 +64,13 @@ class TruncatedError(AuditError):
     default_hint = "the file ends early; re-export or re-download it"
 
 
+class CorruptError(AuditError):
+    """The protobuf framing is intact but a message inside it does not decode."""
+
+    kind = "corrupt"
+    default_hint = "the file is damaged; re-export or re-download it"
+
+
 class MalformedGraphError(AuditError):
     kind = "malformed-graph"
     default_hint = "the graph breaks the ONNX spec; check it with onnx.checker"
@@ -65,10 +87,14 @@ class MissingExternalDataError(AuditError):
 
 
 class UnsupportedError(AuditError):
+    """Valid ONNX that onnx-audit (or protobuf under it) cannot process."""
+
     kind = "unsupported"
 
 
 class LimitExceededError(AuditError):
+    """A resource cap: memory, time, nesting depth, expansion size."""
+
     kind = "limit-exceeded"
     default_hint = "raise --max-memory / --timeout if the model is legitimate"
 

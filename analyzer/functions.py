@@ -7,13 +7,17 @@ because the file stores it once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto
 
-from analyzer.errors import MalformedGraphError
-from analyzer.protowalk import iter_graphs
+from analyzer.errors import LimitExceededError, MalformedGraphError, quote
+from analyzer.protowalk import iter_graphs, subgraphs
 
 STORED_KEY = "onnx-audit.stored-key"
-MAX_EXPANSIONS = 100_000
+MAX_INLINED_NODES = 1_000_000
+"""Nodes the graphs may hold once functions are inlined: calls nested 20 deep, two per body,
+would expand to millions."""
 
 
 def function_key(fn: FunctionProto, index: int) -> str:
@@ -60,35 +64,102 @@ def _expand(call: NodeProto, fn: FunctionProto, prefix: str) -> list[NodeProto]:
     return body
 
 
-def _inline_graph(graph: GraphProto, table: dict[tuple[str, str, str], FunctionProto]) -> int:
-    """Replace calls in one graph (repeatedly, for nested calls); returns calls expanded."""
+Key = tuple[str, str, str]
+
+
+def _key(node: NodeProto) -> Key:
+    return (node.domain, node.op_type, node.overload)
+
+
+def _all_nodes(fn: FunctionProto) -> Iterator[NodeProto]:
+    """A function's nodes, those of If/Loop/Scan bodies inside it included (iterative)."""
+    stack: list[Iterable[NodeProto]] = [fn.node]
+    while stack:
+        for node in stack.pop():
+            yield node
+            stack.extend(graph.node for graph in subgraphs(node))
+
+
+def _inline_graph(graph: GraphProto, table: dict[Key, FunctionProto]) -> int:
+    """Replace calls in one graph, nested calls included, in one pass; returns calls expanded.
+
+    A worklist expands a call's body in place of the call, so nested calls cost the size of
+    the result, not one rescan of the whole graph per nesting level.
+    """
+    if not any(_key(node) in table for node in graph.node):
+        return 0
     expanded = 0
-    changed = True
-    while changed:
-        changed = False
-        out: list[NodeProto] = []
-        for index, node in enumerate(graph.node):
-            fn = table.get((node.domain, node.op_type, node.overload))
-            if fn is None:
-                out.append(node)
-                continue
-            expanded += 1
-            if expanded > MAX_EXPANSIONS:
-                raise MalformedGraphError("", "model-local functions expand without end")
-            prefix = node.name or f"{node.op_type}_{index}"
-            out.extend(_expand(node, fn, prefix))
-            changed = True
-        if changed:
-            del graph.node[:]
-            graph.node.extend(out)
+    out: list[NodeProto] = []
+    work = list(reversed(list(enumerate(graph.node))))
+    while work:
+        index, node = work.pop()
+        fn = table.get(_key(node))
+        if fn is None:
+            out.append(node)
+            continue
+        expanded += 1
+        prefix = node.name or f"{node.op_type}_{index}"
+        work.extend((index, inner) for inner in reversed(_expand(node, fn, prefix)))
+    del graph.node[:]
+    graph.node.extend(out)
     return expanded
 
 
+def expanded_sizes(table: dict[Key, FunctionProto]) -> dict[Key, int]:
+    """Nodes each function becomes once fully inlined (saturating past MAX_INLINED_NODES).
+
+    An iterative post-order walk of the call graph, which also rejects recursion: ONNX forbids
+    a function that calls itself, directly or through others.
+    """
+    cap = MAX_INLINED_NODES + 1
+    sizes: dict[Key, int] = {}
+    on_path: set[Key] = set()
+    for root, fn in table.items():
+        if root in sizes:
+            continue
+        stack = [(root, _all_nodes(fn))]
+        on_path.add(root)
+        while stack:
+            key, nodes = stack[-1]
+            node = next(nodes, None)
+            if node is not None:
+                callee = _key(node)
+                if callee in on_path:
+                    name = quote(f"{callee[0]}::{callee[1]}")
+                    raise MalformedGraphError(
+                        "",
+                        f"model-local function {name} calls itself",
+                        "ONNX functions cannot be recursive",
+                    )
+                if callee in table and callee not in sizes:
+                    on_path.add(callee)
+                    stack.append((callee, _all_nodes(table[callee])))
+                continue
+            stack.pop()
+            on_path.discard(key)
+            total = sum(sizes.get(_key(n), 1) for n in _all_nodes(table[key]))
+            sizes[key] = min(total, cap)
+    return sizes
+
+
 def inline_local_functions(model: ModelProto) -> ModelProto:
-    """Expand every call of a model-local function in place (functions stay listed)."""
+    """Expand every call of a model-local function in place (functions stay listed).
+
+    The size of the result is computed first, so a file whose calls nest to multiply (f20
+    calls f19 twice, ...) is refused at once rather than after millions of copies.
+    """
     if not model.functions:
         return model
     table = {(fn.domain, fn.name, fn.overload): fn for fn in model.functions}
-    for graph in list(iter_graphs(model)):
+    sizes = expanded_sizes(table)
+    graphs = list(iter_graphs(model))
+    total = sum(sizes.get(_key(node), 1) for graph in graphs for node in graph.node)
+    if total > MAX_INLINED_NODES:
+        raise LimitExceededError(
+            "",
+            f"model-local functions expand to over {MAX_INLINED_NODES:,} nodes",
+            "nested function calls multiply; onnx-audit caps the expansion",
+        )
+    for graph in graphs:
         _inline_graph(graph, table)
     return model

@@ -7,17 +7,25 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto
+from onnx import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    SparseTensorProto,
+    TensorProto,
+    TypeProto,
+)
 
 from analyzer import dtypes
-from analyzer.errors import MalformedGraphError
+from analyzer.errors import MalformedGraphError, quote
 from analyzer.functions import STORED_KEY, function_key
-from analyzer.loader import EMBEDDED, element_count
-from analyzer.protowalk import iter_graphs
+from analyzer.loader import EMBEDDED, check_tensor, dims_text, element_count
+from analyzer.protowalk import iter_graphs, subgraphs
 from analyzer.results import Shape
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
@@ -58,7 +66,13 @@ class NodeView:
     has_subgraphs: bool
 
     def attr(self, name: str, default: Any = None) -> Any:
-        return self.attrs.get(name, default)
+        """The attribute's value, or `default` when it is absent or of another kind than the
+        default (a hostile file's K given as a tensor must not reach `int()`)."""
+        value = self.attrs.get(name, default)
+        if default is None or value is default:
+            return value
+        kind = int if isinstance(default, bool) else type(default)
+        return value if isinstance(value, kind) else default
 
     def input(self, index: int) -> str:
         return self.inputs[index] if index < len(self.inputs) else ""
@@ -105,8 +119,15 @@ def _attr_value(attr: AttributeProto) -> Any:
     return None  # tensors and graphs are handled as stored tensors and subgraphs
 
 
+MAX_RANK = 1024
+"""Shapes of more dims are treated as unknown: no real tensor has them, and MAC products over
+a hostile file's 100,000 huge dims would cost quadratic time in big-int arithmetic."""
+
+
 def _shape_of(type_proto: TypeProto) -> Shape | None:
     if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    if len(type_proto.tensor_type.shape.dim) > MAX_RANK:
         return None
     dims: list[int | str] = []
     for dim in type_proto.tensor_type.shape.dim:
@@ -127,58 +148,26 @@ def _location(tensor: TensorProto) -> str:
     return "embedded" if where == EMBEDDED else f"external:{where}"
 
 
-def _check_dims(tensor: TensorProto, name: str) -> tuple[int, ...]:
-    dims = tuple(int(d) for d in tensor.dims)
+def _sparse_dims(sparse: SparseTensorProto, name: str) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in sparse.dims)
     if any(d < 0 for d in dims):
-        raise MalformedGraphError("", f"tensor {name!r} declares a negative dim {list(dims)}")
-    return dims
-
-
-def _check_payload(tensor: TensorProto, name: str, elements: int) -> None:
-    """A kept (small) tensor must hold exactly as many values as its dims say."""
-    if tensor.data_location == TensorProto.EXTERNAL:
-        info = {e.key: e.value for e in tensor.external_data}
-        length = info.get("length")
-        expected = dtypes.nbytes(tensor.data_type, elements)
-        if length is not None and expected and length.isdigit() and int(length) != expected:
-            raise MalformedGraphError(
-                "", f"tensor {name!r} stores {int(length):,} bytes where its dims need {expected:,}"
-            )
-        return
-    if tensor.HasField("raw_data"):
-        got, expected = len(tensor.raw_data), dtypes.nbytes(tensor.data_type, elements)
-    else:
-        fields = (
-            "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data",
-        )  # fmt: skip
-        got = sum(len(getattr(tensor, f)) for f in fields)
-        expected = elements
-        if tensor.data_type in (TensorProto.COMPLEX64, TensorProto.COMPLEX128):
-            expected *= 2
-        if dtypes.bits(tensor.data_type) == 4 and tensor.data_type != TensorProto.STRING:
-            expected = (elements + 1) // 2
-        if got == 0 and elements == 0:
-            return
-    if tensor.data_type == TensorProto.STRING or not expected:
-        return
-    if got != expected:
         raise MalformedGraphError(
-            "", f"tensor {name!r} holds {got:,} values/bytes where its dims need {expected:,}"
+            "", f"sparse tensor {quote(name)} declares a negative dim {dims_text(dims)}"
         )
+    return dims
 
 
 def _constant_tensor(node: NodeProto, name: str, key: str) -> StoredTensor | None:
     for attr in node.attribute:
         if attr.name == "value" and attr.type == AttributeProto.TENSOR:
-            dims = _check_dims(attr.t, name)
-            elements = element_count(dims)
-            _check_payload(attr.t, name, elements)
+            elements = check_tensor(attr.t, name)
+            dims = tuple(int(d) for d in attr.t.dims)
             dtype = attr.t.data_type
             location = _location(attr.t)
             return StoredTensor(key, name, dims, dtype, "constant", location, elements)
         if attr.name == "sparse_value":
             sparse = attr.sparse_tensor
-            dims = tuple(int(d) for d in sparse.dims)
+            dims = _sparse_dims(sparse, name)
             nnz = element_count(sparse.values.dims)
             dtype = sparse.values.data_type
             return StoredTensor(key, name, dims, dtype, "constant", "embedded", nnz)
@@ -198,16 +187,27 @@ def _constant_tensor(node: NodeProto, name: str, key: str) -> StoredTensor | Non
     return None
 
 
-def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
-    """Keep file order when it is valid; otherwise sort (Kahn) and reject cycles."""
-    produced: dict[str, int] = {}
+def topological_order(
+    nodes: list[NodeProto], where: str, defined: Iterable[str] = ()
+) -> list[NodeProto]:
+    """Keep file order when it is valid; otherwise sort (Kahn) and reject cycles.
+
+    `defined` are the graph's inputs and initializers: a node output reusing one of them, or
+    another node's output, is a tensor defined twice (reported as such, not as a cycle).
+    """
+    produced: dict[str, int] = dict.fromkeys(defined, -1)
     for index, node in enumerate(nodes):
         for out in node.output:
-            if out:
-                produced.setdefault(out, index)
+            if out and produced.setdefault(out, index) != index:
+                raise MalformedGraphError(
+                    "", f"{_short(where)}tensor {quote(out)} is defined twice"
+                )
+    for name in defined:
+        produced.pop(name, None)
     seen: set[str] = set()
     for node in nodes:
-        if any(name in produced and name not in seen for name in _all_inputs(node)):
+        names = _all_inputs(node) if node.attribute else node.input
+        if not seen.issuperset(n for n in names if n in produced):
             break
         seen.update(node.output)
     else:
@@ -219,7 +219,9 @@ def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
         for source in sources:
             if source == index:
                 label = nodes[index].name or nodes[index].op_type
-                raise MalformedGraphError("", f"{where}node {label!r} consumes its own output")
+                raise MalformedGraphError(
+                    "", f"{_short(where)}node {quote(label)} consumes its own output"
+                )
             users[source].append(index)
     ready = deque(i for i, count in enumerate(waiting) if count == 0)
     order: list[int] = []
@@ -233,21 +235,70 @@ def topological_order(nodes: list[NodeProto], where: str) -> list[NodeProto]:
     if len(order) != len(nodes):
         stuck = next(nodes[i] for i, count in enumerate(waiting) if count)
         label = stuck.name or stuck.op_type
-        raise MalformedGraphError("", f"{where}the graph has a cycle through node {label!r}")
+        raise MalformedGraphError(
+            "", f"{_short(where)}the graph has a cycle through node {quote(label)}"
+        )
     return [nodes[i] for i in order]
 
 
 def sort_graphs(model: ModelProto) -> None:
-    """Put every graph's nodes in topological order, in place, before shape inference.
+    """Check names and put every graph's nodes in topological order, in place.
 
-    onnx infers in file order, so a valid but unsorted file would lose shapes (and MACs).
+    Runs before shape inference, which accepts cycles, duplicate and undefined names and then
+    computes on them: here a cycle, a tensor defined twice or a node reading a tensor that no
+    enclosing scope defines is an error first. onnx infers in file order, so a valid but
+    unsorted file would lose shapes (and MACs) without the sort.
     """
-    for graph in iter_graphs(model):
-        nodes = list(graph.node)
-        ordered = topological_order(nodes, "")
-        if ordered is not nodes:
-            del graph.node[:]
-            graph.node.extend(ordered)
+    checked: list[GraphProto] = []
+    stack: list[tuple[GraphProto, _Names | None]] = [(model.graph, None)]
+    while stack:
+        graph, parent = stack.pop()
+        checked.append(graph)
+        defined = _sort_graph(graph)
+        scope = _Names(set(defined), parent)
+        scope.names.update(out for node in graph.node for out in node.output if out)
+        where = f"graph {quote(graph.name)}: " if graph.name else ""
+        for node in graph.node:
+            for name in node.input:
+                if name and not scope.has(name):
+                    label = node.name or node.op_type
+                    raise MalformedGraphError(
+                        "",
+                        f"{_short(where)}node {quote(label)} consumes undefined tensor "
+                        f"{quote(name)}",
+                    )
+            stack.extend((sub, scope) for sub in subgraphs(node))
+    seen = {id(graph) for graph in checked}
+    for graph in iter_graphs(model):  # function bodies and training graphs: sorted only
+        if id(graph) not in seen:
+            _sort_graph(graph)
+
+
+@dataclass(slots=True)
+class _Names:
+    names: set[str]
+    parent: _Names | None
+
+    def has(self, name: str) -> bool:
+        scope: _Names | None = self
+        while scope is not None:
+            if name in scope.names:
+                return True
+            scope = scope.parent
+        return False
+
+
+def _sort_graph(graph: GraphProto) -> list[str]:
+    """Sort one graph in place; returns the names its inputs and initializers define."""
+    nodes = list(graph.node)
+    defined = [v.name for v in graph.input] + [t.name for t in graph.initializer]
+    defined += [s.values.name for s in graph.sparse_initializer]
+    where = f"graph {quote(graph.name)}: " if graph.name else ""
+    ordered = topological_order(nodes, where, defined)
+    if ordered is not nodes:
+        del graph.node[:]
+        graph.node.extend(ordered)
+    return defined
 
 
 def _all_inputs(node: NodeProto) -> Iterator[str]:
@@ -289,6 +340,23 @@ class _Scope:
         return None
 
 
+def _short(where: str, limit: int = 160) -> str:
+    """A subgraph path for a message, cut from the left when hostile names make it long."""
+    return where if len(where) <= limit else "..." + where[-limit:]
+
+
+def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
+    """`base`, or `base#N` with the next free N: one counter per base, so a file that gives
+    100,000 nodes one name costs linear time, not a rescan from #2 for each."""
+    name = base
+    count = suffixes.get(space + base, 1)
+    while name in taken:
+        count += 1
+        name = f"{base}#{count}"
+    suffixes[space + base] = count
+    return name
+
+
 class _Builder:
     def __init__(self, model: ModelProto) -> None:
         self.model = model
@@ -299,19 +367,17 @@ class _Builder:
         self.elem_types: dict[str, int] = {}
         self.used: set[str] = set()
         self.node_names: set[str] = set()
+        self.next_suffix: dict[str, int] = {}
         self.subgraph_inputs: set[str] = set()
         self.warnings: list[str] = []
 
     def define(self, scope: _Scope, local: str, where: str) -> str:
         if local in scope.names:
-            raise MalformedGraphError("", f"{where}tensor {local!r} is defined twice")
+            raise MalformedGraphError("", f"{_short(where)}tensor {quote(local)} is defined twice")
         name = local
         if name in self.used:
             base = f"{scope.prefix}/{local}" if scope.prefix else local
-            name, count = base, 1
-            while name in self.used:
-                count += 1
-                name = f"{base}#{count}"
+            name = _unique(base, self.used, self.next_suffix)
         self.used.add(name)
         scope.names[local] = name
         return name
@@ -319,12 +385,18 @@ class _Builder:
     def unique_node_name(self, prefix: str, node: NodeProto, index: int) -> str:
         base = node.name or f"{node.op_type}_{index}"
         base = f"{prefix}/{base}" if prefix else base
-        name, count = base, 1
-        while name in self.node_names:
-            count += 1
-            name = f"{base}#{count}"
+        name = _unique(base, self.node_names, self.next_suffix, "node:")
         self.node_names.add(name)
         return name
+
+    def shape_of(self, name: str, type_proto: TypeProto) -> Shape | None:
+        if type_proto.tensor_type.HasField("shape"):
+            rank = len(type_proto.tensor_type.shape.dim)
+            if rank > MAX_RANK:
+                self.warnings.append(
+                    f"{quote(name)} declares {rank:,} dims (over {MAX_RANK:,}): shape ignored"
+                )
+        return _shape_of(type_proto)
 
     def add_stored(self, scope: _Scope, tensor: StoredTensor) -> None:
         self.stored[tensor.name] = tensor
@@ -339,9 +411,8 @@ class _Builder:
         """Add one graph's own names and nodes; yield its subgraphs to visit next."""
         for tensor in graph.initializer:
             name = self.define(scope, tensor.name, where)
-            dims = _check_dims(tensor, tensor.name)
-            elements = element_count(dims)
-            _check_payload(tensor, tensor.name, elements)
+            elements = check_tensor(tensor, tensor.name)
+            dims = tuple(int(d) for d in tensor.dims)
             key = f"{scope.prefix}|{tensor.name}"
             stored = StoredTensor(
                 key, name, dims, tensor.data_type, "initializer", _location(tensor), elements
@@ -351,7 +422,7 @@ class _Builder:
             local = sparse.values.name
             name = self.define(scope, local, where)
             nnz = element_count(sparse.values.dims) + element_count(sparse.indices.dims)
-            dims = tuple(int(d) for d in sparse.dims)
+            dims = _sparse_dims(sparse, local)
             key = f"{scope.prefix}|{local}"
             self.add_stored(
                 scope,
@@ -366,7 +437,7 @@ class _Builder:
             name = self.define(scope, value.name, where)
             if scope.parent is not None:
                 self.subgraph_inputs.add(name)
-            self.shapes[name] = _shape_of(value.type)
+            self.shapes[name] = self.shape_of(value.name, value.type)
             self.elem_types[name] = value.type.tensor_type.elem_type
         node_list = topological_order(list(graph.node), where)
         pending: list[tuple[GraphProto, _Scope, str]] = []
@@ -380,7 +451,9 @@ class _Builder:
                 if resolved is None:
                     label = node.name or node.op_type
                     raise MalformedGraphError(
-                        "", f"{where}node {label!r} consumes undefined tensor {local!r}"
+                        "",
+                        f"{_short(where)}node {quote(label)} consumes undefined tensor "
+                        f"{quote(local)}",
                     )
                 inputs.append(resolved)
             node_name = self.unique_node_name(scope.prefix, node, index)
@@ -425,7 +498,7 @@ class _Builder:
         for value in [*graph.value_info, *graph.output]:
             known = scope.names.get(value.name)
             if known is not None and known not in self.stored:
-                self.shapes[known] = _shape_of(value.type)
+                self.shapes[known] = self.shape_of(value.name, value.type)
                 self.elem_types[known] = value.type.tensor_type.elem_type
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from analyzer.errors import LimitExceededError
 from analyzer.graph import ModelView, NodeView, StoredTensor
 
 QUANT_INPUTS: Mapping[str, frozenset[int]] = {
@@ -77,6 +78,12 @@ class Reach:
     """Tensors that only shape or quantize the data path: (tensor, kind)."""
 
 
+MAX_WALK_STEPS = 1_000_000
+"""Steps all walks back from layer inputs may take together. Each walk is linear, but n
+layers each reading a constant computed from n stored tensors make n*n steps (and a report
+of n*n weight rows); real models stay far below (one step per op between weight and layer)."""
+
+
 class Constants:
     """Constness of every value, computed once in graph order; reaches memoized."""
 
@@ -87,6 +94,7 @@ class Constants:
             if self._folds(node):
                 self.const.update(o for o in node.outputs if o)
         self._memo: dict[str, Reach] = {}
+        self._budget = MAX_WALK_STEPS
 
     def _folds(self, node: NodeView) -> bool:
         if node.has_subgraphs or node.op_type in NONDETERMINISTIC or node.op_type == "Constant":
@@ -108,19 +116,34 @@ class Constants:
         return found
 
     def _walk(self, start: str) -> Reach:
+        """Every stored tensor behind `start`, iteratively, each (name, kind) visited once.
+
+        The ops passed through are kept as parent links, not copied per step: copying a
+        growing tuple at each step made a 10,000-node constant chain quadratic.
+        """
         main: dict[str, tuple[StoredTensor, tuple[str, ...]]] = {}
         side: dict[str, tuple[StoredTensor, str]] = {}
-        stack: list[tuple[str, tuple[str, ...], str | None]] = [(start, (), None)]
+        hops: list[tuple[str, int]] = []
+        """(op_type, index of the previous hop or -1): the path back towards `start`."""
+        stack: list[tuple[str, int, str | None]] = [(start, -1, None)]
         seen: set[tuple[str, str | None]] = set()
         while stack:
-            name, via, kind = stack.pop()
+            name, hop, kind = stack.pop()
             if (name, kind) in seen:
                 continue
             seen.add((name, kind))
+            self._budget -= 1
+            if self._budget < 0:
+                raise LimitExceededError(
+                    "",
+                    f"constants reach the layers through over {MAX_WALK_STEPS:,} steps",
+                    "the constant subgraphs are shared quadratically; onnx-audit stops here",
+                )
             stored = self.view.stored.get(name)
             if stored is not None:
                 if kind is None:
-                    main.setdefault(stored.key, (stored, via))
+                    if stored.key not in main:
+                        main[stored.key] = (stored, _via(hops, hop))
                 else:
                     side.setdefault(stored.key, (stored, kind))
                 continue
@@ -128,11 +151,26 @@ class Constants:
             if index is None:
                 continue
             node = self.view.nodes[index]
+            hops.append((node.op_type, hop))
+            here = len(hops) - 1
             for position, source in enumerate(node.inputs):
-                if not source:
-                    continue
-                this_kind = kind or side_kind(node, position)
-                stack.append((source, (*via, node.op_type), this_kind))
+                if source:
+                    stack.append((source, here, kind or side_kind(node, position)))
         for key in main:
             side.pop(key, None)
         return Reach(tuple(main.values()), tuple(side.values()))
+
+
+MAX_VIA = 16
+"""Ops kept in a WeightRef's `via`: the ones nearest the stored tensor, then "..."."""
+
+
+def _via(hops: list[tuple[str, int]], hop: int) -> tuple[str, ...]:
+    """Ops from `start` to the tensor (nearest `start` first), at most MAX_VIA of them."""
+    ops: list[str] = []
+    while hop >= 0 and len(ops) < MAX_VIA:
+        op_type, hop = hops[hop]
+        ops.append(op_type)
+    if hop >= 0:
+        ops.append("...")
+    return tuple(reversed(ops))

@@ -1,0 +1,77 @@
+"""One benchmarked action, run in a fresh child process by run.py: `_tools.py TOOL MODEL`.
+
+Prints one JSON line with what the tool found (a parameter count where it gives one), so
+run.py can check every tool really did its work. Imports are inside each action: they are
+part of what is measured.
+"""
+
+# ruff: noqa: PLC0415  (each action imports its library lazily: the import is measured)
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def onnx_load(path: Path) -> dict[str, object]:
+    """What most scripts do: onnx.load (with its external data), sum initializer sizes."""
+    import onnx
+
+    model = onnx.load(str(path))
+    return {"params": sum(math.prod(t.dims) for t in model.graph.initializer)}
+
+
+def onnx_infer(path: Path) -> dict[str, object]:
+    """onnx.load without external data (infer_shapes needs none; a loaded 6 GB model would
+    not even serialize for it), then onnx's shape inference."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {"value_info": len(inferred.graph.value_info)}
+
+
+def skeleton(path: Path) -> dict[str, object]:
+    """analyzer.skeleton.read_skeleton alone, then the same count as onnx_load."""
+    from analyzer.skeleton import read_skeleton
+
+    model = read_skeleton(path)
+    return {"params": sum(math.prod(t.dims) for t in model.graph.initializer)}
+
+
+def onnx_tool(path: Path) -> dict[str, object]:
+    """onnx-tool's model_profile (shape inference + MACs + params), its table discarded."""
+    import numpy as np
+    import onnx_tool
+
+    meta = json.loads(path.with_suffix(".json").read_text())
+    shapes = {
+        name: np.zeros(spec["shape"], dtype=spec["dtype"])
+        for name, spec in meta.get("example_inputs", {}).items()
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        onnx_tool.model_profile(str(path), dynamic_shapes=shapes or None)
+    return {}
+
+
+TOOLS = {
+    "onnx.load": onnx_load,
+    "onnx.infer": onnx_infer,
+    "skeleton": skeleton,
+    "onnx-tool": onnx_tool,
+}
+
+
+def main() -> int:
+    tool, model = sys.argv[1], Path(sys.argv[2])
+    result = TOOLS[tool](model)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Time onnx-audit against onnx.load, onnx shape inference, onnx-tool and read_skeleton.
+
+Every measurement is a fresh child process (imports included, as a user runs it): wall time
+from the parent, peak RSS from that child's own rusage (os.wait4). Tools run interleaved,
+round-robin over models and tools, N times; the table shows medians and ratios to onnx.load.
+
+    python benchmarks/generate.py          # once: writes the models to ~/.cache/onnx-audit-bench
+    python benchmarks/run.py -n 3          # every model and tool
+    python benchmarks/run.py --only gpt2-small vgg16 --tools onnx-audit skeleton onnx.load
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate  # a dependency of onnx-audit itself
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS_PY = Path(__file__).resolve().parent / "_tools.py"
+DEFAULT_MODELS = Path.home() / ".cache" / "onnx-audit-bench"
+DEFAULT_BENCH_PY = Path("/work/venv-bench/bin/python")
+ALL_TOOLS = ["onnx-audit", "skeleton", "onnx.load", "onnx.infer", "onnx-tool"]
+BASELINE = "onnx.load"
+TIME = shutil.which("time", path="/usr/bin:/bin")
+IMPORT_ROWS = {
+    "python -c pass": ["-c", "pass"],
+    "python -c 'import onnx'": ["-c", "import onnx"],
+    "onnx-audit --version": ["-m", "analyzer", "--version"],
+}
+
+
+@dataclass
+class Cell:
+    """Every run of one tool on one model."""
+
+    walls: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+    failure: str = ""
+    found: object = None
+
+
+def measure(
+    cmd: list[str], env: dict[str, str], timeout: float
+) -> tuple[float, int, int, str, str]:
+    """Run cmd as a child: (wall seconds, peak RSS bytes, exit code, stdout, last stderr line).
+
+    Linux carries a parent's RSS high-water mark into a forked child's ru_maxrss across exec,
+    so the child is started through /usr/bin/time (a ~2 MB process) when it exists; otherwise
+    wait4's rusage is used and the numbers include this script's own peak RSS.
+    """
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(mode="r") as rss_file,
+    ):
+        wrapped = [TIME, "-f", "%M", "-o", rss_file.name, *cmd] if TIME else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            wrapped,
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            start_new_session=True,
+        )
+        timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        rss = usage.ru_maxrss * 1024
+        if TIME:
+            reported = rss_file.read().split()
+            rss = int(reported[-1]) * 1024 if reported and reported[-1].isdigit() else 0
+        out.seek(0)
+        err.seek(0)
+        lines = err.read().decode(errors="replace").strip().splitlines() or [f"exit {code}"]
+        problem = "timeout" if code and wall >= timeout else lines[-1][:120]
+        return wall, rss, code, out.read().decode(errors="replace"), problem
+
+
+def command(tool: str, model: Path, python: str, bench_python: str) -> list[str]:
+    if tool == "onnx-audit":
+        return [python, "-m", "analyzer", str(model), "--format", "json"]
+    return [bench_python if tool == "onnx-tool" else python, str(TOOLS_PY), tool, str(model)]
+
+
+def found_params(tool: str, text: str) -> object:
+    """The parameter count a tool printed, to check it did the whole job."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"unreadable output {text[:40]!r}"
+    if tool == "onnx-audit":
+        return data.get("totals", {}).get("params")
+    return data.get("params")
+
+
+def available(python: str, bench_python: str, env: dict[str, str]) -> dict[str, str]:
+    """Tools that cannot run here, with the reason shown as n/a in the table."""
+    missing: dict[str, str] = {}
+    probe = subprocess.run(
+        [python, "-m", "analyzer", "--version"], env=env, capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        missing["onnx-audit"] = "analyzer CLI not importable"
+    if not Path(bench_python).exists():
+        missing["onnx-tool"] = f"no {bench_python}"
+    elif subprocess.run([bench_python, "-c", "import onnx_tool"], check=False).returncode:
+        missing["onnx-tool"] = "onnx-tool not installed"
+    return missing
+
+
+def fmt_mb(value: float) -> str:
+    return f"{value / 2**20:,.0f}"
+
+
+def render(headers: list[str], rows: list[list[str]]) -> str:
+    return tabulate(rows, headers=headers, stralign="right", disable_numparse=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="generated models")
+    parser.add_argument("--only", nargs="+", metavar="MODEL", help="model names (no .onnx)")
+    parser.add_argument("--tools", nargs="+", choices=ALL_TOOLS, default=ALL_TOOLS)
+    parser.add_argument("-n", "--repeat", type=int, default=3, help="runs per cell (median)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument("--python", default=sys.executable, help="interpreter with onnx")
+    parser.add_argument("--bench-python", default=str(DEFAULT_BENCH_PY), help="with onnx-tool")
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    metas = sorted(args.models.expanduser().glob("*.json"))
+    if args.only:
+        metas = [m for m in metas if m.stem in args.only]
+    if not metas:
+        parser.error(f"no models in {args.models}: run benchmarks/generate.py first")
+    meta = {m.stem: json.loads(m.read_text()) for m in metas}
+    missing = available(args.python, args.bench_python, env)
+    cells = {(name, tool): Cell() for name in meta for tool in args.tools}
+    imports = {row: Cell() for row in IMPORT_ROWS}
+    for tool, why in missing.items():
+        for name in meta:
+            if (name, tool) in cells:
+                cells[name, tool].failure = f"n/a ({why})"
+    if "onnx-audit" in missing:
+        imports.pop("onnx-audit --version")
+
+    for rep in range(args.repeat):
+        for row, extra in IMPORT_ROWS.items():
+            if row in imports:
+                wall, rss, *_ = measure([args.python, *extra], env, args.timeout)
+                imports[row].walls.append(wall)
+                imports[row].rss.append(rss)
+        for name, info in meta.items():
+            model = args.models.expanduser() / str(info["file"])
+            for tool in args.tools:
+                cell = cells[name, tool]
+                if cell.failure:
+                    continue
+                cmd = command(tool, model, args.python, args.bench_python)
+                wall, rss, code, text, problem = measure(cmd, env, args.timeout)
+                if code != 0 and not (code == 1 and tool == "onnx-audit"):  # 1: policy violated
+                    cell.failure = problem
+                    print(f"[{rep + 1}/{args.repeat}] {name:22} {tool:11} FAILED: {problem}")
+                    continue
+                cell.walls.append(wall)
+                cell.rss.append(rss)
+                cell.found = found_params(tool, text)
+                print(
+                    f"[{rep + 1}/{args.repeat}] {name:22} {tool:11} {wall:8.2f} s "
+                    f"{fmt_mb(rss):>7} MB",
+                    flush=True,
+                )
+
+    headers = ["model", "size GB", "tool", "wall s", "peak RSS MB", "time/load", "RSS/load"]
+    rows: list[list[str]] = []
+    for name, info in meta.items():
+        size = (int(info["file_bytes"]) + int(info.get("external_data_bytes", 0))) / 1e9
+        base = cells.get((name, BASELINE))
+        base_ok = base is not None and base.walls
+        for tool in args.tools:
+            cell = cells[name, tool]
+            label = [name, f"{size:.2f}", tool]
+            if not cell.walls:
+                failure = cell.failure or "failed"
+                rows.append(
+                    [*label, failure if len(failure) < 40 else failure[:37] + "...", "", "", ""]
+                )
+                continue
+            med_wall, med_rss = statistics.median(cell.walls), statistics.median(cell.rss)
+            ratios = ["", ""]
+            if base_ok and base is not None:
+                ratios = [
+                    f"{med_wall / statistics.median(base.walls):.2f}",
+                    f"{med_rss / statistics.median(base.rss):.2f}",
+                ]
+            expected = info.get("initializer_elements" if tool != "onnx-audit" else "params")
+            check = "" if cell.found in (None, expected) else f" (count {cell.found}!)"
+            rows.append([*label, f"{med_wall:.2f}{check}", fmt_mb(med_rss), *ratios])
+    print()
+    print(render(headers, rows))
+    print()
+    import_rows = [
+        [row, f"{statistics.median(c.walls):.3f}", fmt_mb(statistics.median(c.rss))]
+        for row, c in imports.items()
+        if c.walls
+    ]
+    print(render(["startup", "wall s", "peak RSS MB"], import_rows))
+    print(f"\nmedian of {args.repeat} interleaved runs; each run a fresh child process")
+    if args.json:
+        record = {
+            f"{name}/{tool}": {"walls": c.walls, "rss": c.rss, "failure": c.failure}
+            for (name, tool), c in cells.items()
+        }
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
