@@ -28,10 +28,18 @@ def analyze(
     strict: bool = False,
     rule_filter: Callable[[Rule], bool] | None = None,
     debug: list[str] | None = None,
+    reader: str = "auto",
 ) -> Report:
-    """Analyse one model file. Raises AuditError (with the path filled in) when it cannot."""
+    """Analyse one model file. Raises AuditError (with the path filled in) when it cannot.
+
+    `reader` picks how the file is read ("plain", "skeleton", or "auto" by size); the Report
+    is the same either way.
+    """
     try:
-        return _analyze(path, input_shapes or {}, kernel, min_ratio, strict, rule_filter, debug)
+        model = loader.load(path, reader)
+        return _analyze(
+            path, model, input_shapes or {}, kernel, min_ratio, strict, rule_filter, debug
+        )
     except AuditError as exc:
         if not exc.path:
             exc.path = str(path)
@@ -40,6 +48,7 @@ def analyze(
 
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     path: str | os.PathLike[str],
+    model: ModelProto,
     input_shapes: Mapping[str, tuple[int, ...]],
     kernel: int,
     min_ratio: float,
@@ -47,7 +56,6 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
 ) -> Report:
-    model = loader.load(path)
     inline_local_functions(model)
     sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)

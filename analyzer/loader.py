@@ -457,18 +457,57 @@ def check_external_data(model: ModelProto, path: Path) -> None:
             )
 
 
-def load(path: str | os.PathLike[str]) -> ModelProto:
+SKELETON_MIN_BYTES = 32 * 2**20
+"""Files above this size are read with the pread skeleton reader: below it, one protobuf parse
+of the whole file is as fast, and the payloads are then checked value by value."""
+READERS = ("auto", "plain", "skeleton")
+
+
+def _skeleton(path: Path) -> ModelProto:
+    """read_skeleton, with its wire-format errors told in the loader's terms."""
+    from analyzer.skeleton import WireFormatError, read_skeleton  # noqa: PLC0415  (imports loader)
+
+    try:
+        return read_skeleton(path)
+    except WireFormatError as exc:
+        name = str(path)
+        if exc.kind == "truncated":
+            raise TruncatedError(name, "truncated ONNX file: it ends inside a message") from None
+        if exc.kind == "depth":
+            raise LimitExceededError(name, "messages nest deeper than protobuf parses") from None
+        with path.open("rb") as handle:
+            head = handle.read(64)
+        if head[:1] != b"\x08":
+            raise NotOnnxError(name, "not an ONNX model", _sniff(head)) from None
+        raise CorruptError(
+            name, f"corrupt ONNX file: {exc.reason} at byte {exc.offset:,}"
+        ) from None
+
+
+def load(path: str | os.PathLike[str], reader: str = "auto") -> ModelProto:
     """Load `path` as a payload-free skeleton, checked: tensors, external data locations.
 
-    The payloads are checked against their dims before they are dropped, so a tensor whose
-    data is short or missing is an error, not a count of what its dims claim.
+    `reader` "plain" parses the whole file, then checks every payload against its dims and
+    drops it; "skeleton" never reads large payloads (and reads files over 2 GiB); "auto"
+    picks by file size. Both give the same skeleton.
     """
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, not {reader!r}")
     model_path = Path(path)
-    model = read_model(model_path)
-    size = model_path.stat().st_size
-    for tensor in iter_tensors(model):  # check_tensors + strip_payloads in one walk
-        check_tensor(tensor, tensor.name, size)
-        strip_tensor(tensor)
+    try:
+        size: int | None = model_path.stat().st_size
+    except (OSError, ValueError):
+        size = None  # read_model says why
+    if reader == "skeleton" or (
+        reader == "auto" and size is not None and size > SKELETON_MIN_BYTES
+    ):
+        model = _skeleton(model_path)
+        check_tensors(model, size)
+    else:
+        model = read_model(model_path)
+        for tensor in iter_tensors(model):  # check_tensors + strip_payloads in one walk
+            check_tensor(tensor, tensor.name, size)
+            strip_tensor(tensor)
     check_external_data(model, model_path)
     return model
 
