@@ -46,6 +46,7 @@ class Outcome(Generic[T]):
 def _child(conn: Connection, job: Callable[[list[str]], Any], max_memory: int | None) -> None:
     notes: list[str] = []
     try:
+        _silence_stderr()
         if max_memory:
             import resource  # noqa: PLC0415  (POSIX only; the child exists only where fork does)
 
@@ -59,6 +60,13 @@ def _child(conn: Connection, job: Callable[[list[str]], Any], max_memory: int | 
         conn.send(("crash", f"{type(exc).__name__}: {exc}", notes, traceback.format_exc()))
     finally:
         conn.close()
+
+
+def _silence_stderr() -> None:
+    """C++ asserts and warnings in onnx/protobuf write to fd 2: keep the CLI's one-line promise."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _decode(label: str, message: tuple[str, Any, list[str], str], limits: Limits) -> Outcome[Any]:
