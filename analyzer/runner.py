@@ -172,13 +172,13 @@ def run_jobs(
 
 def _died(label: str, exitcode: int | None, limits: Limits) -> Outcome[Any]:
     if exitcode is not None and exitcode < 0:
-        name = (
-            signal.Signals(-exitcode).name
-            if -exitcode in signal.valid_signals()
-            else str(-exitcode)
-        )
-        cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
-        what = f"resource limit exceeded: the parser died with {name} (memory cap {cap})"
-        return Outcome(label, None, LimitExceededError(label, what))
+        number = -exitcode
+        name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+        if number in (signal.SIGSEGV, signal.SIGKILL, signal.SIGBUS):
+            cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
+            what = f"resource limit exceeded: the parser died with {name} (memory cap {cap})"
+            return Outcome(label, None, LimitExceededError(label, what))
+        what = f"the analysis crashed with {name} inside onnx or protobuf"
+        return Outcome(label, None, AuditError(label, what, "rerun with --debug; please report it"))
     error = AuditError(label, f"internal error: the analysis process exited with {exitcode}")
     return Outcome(label, None, error)

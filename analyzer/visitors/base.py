@@ -119,9 +119,10 @@ class Context:
         for dim in shape or ():
             elements *= dim
         count = elements if shape is not None else 0
+        size = f"{count:,} elements" if shape is not None else "a size set by dynamic dims"
         self.warnings.append(
             f"{role} {name!r} of node {node.name!r} is a graph input: its values are not stored "
-            f"in the file ({count:,} elements counted as unknown)"
+            f"in the file ({size}, counted as unknown, not as zero)"
         )
         dtype = self.view.elem_types.get(name, 0)
         return (
