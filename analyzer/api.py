@@ -46,6 +46,21 @@ def analyze(
         raise
 
 
+def prepare(
+    model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[ModelProto, ModelView, list[str]]:
+    """Skeleton -> inferred model and its view: functions inlined, nodes sorted, shapes fixed.
+
+    Modifies `model` in place; the one place this sequence is written (analyze, the candidate
+    writer).
+    """
+    inline_local_functions(model)
+    sort_graphs(model)
+    shapes.apply_input_shapes(model, input_shapes)
+    inferred, warnings = shapes.infer(model)
+    return inferred, build(inferred), warnings
+
+
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     path: str | os.PathLike[str],
     model: ModelProto,
@@ -56,11 +71,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
 ) -> Report:
-    inline_local_functions(model)
-    sort_graphs(model)
-    shapes.apply_input_shapes(model, input_shapes)
-    inferred, warnings = shapes.infer(model)
-    view = build(inferred)
+    inferred, view, warnings = prepare(model, input_shapes)
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
     tallies: list[LayerTally] = []

@@ -25,11 +25,10 @@ import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from analyzer import loader, shapes
-from analyzer.api import analyze
+from analyzer import loader
+from analyzer.api import analyze, prepare
 from analyzer.errors import AuditError, UnsupportedError, UsageError
-from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, NodeView, build
+from analyzer.graph import ModelView, NodeView
 from analyzer.pricing import conv_attrs
 from analyzer.protowalk import iter_tensors, subgraphs
 from analyzer.results import Finding, Report
@@ -109,11 +108,7 @@ def _input_shapes(report: Report) -> dict[str, tuple[int, ...]]:
 
 def _view(path: Path, input_shapes: Mapping[str, tuple[int, ...]]) -> tuple[ModelView, Constants]:
     """The same view analyze() builds: skeleton, local functions inlined, shapes inferred."""
-    skeleton = loader.load(path)
-    inline_local_functions(skeleton)
-    shapes.apply_input_shapes(skeleton, input_shapes)
-    inferred, _ = shapes.infer(skeleton)
-    view = build(inferred)
+    _, view, _ = prepare(loader.load(path), input_shapes)
     return view, Constants(view)
 
 

@@ -439,7 +439,7 @@ class _Builder:
                 self.subgraph_inputs.add(name)
             self.shapes[name] = self.shape_of(value.name, value.type)
             self.elem_types[name] = value.type.tensor_type.elem_type
-        node_list = topological_order(list(graph.node), where)
+        node_list = graph.node  # sort_graphs() ordered them before shape inference
         pending: list[tuple[GraphProto, _Scope, str]] = []
         for index, node in enumerate(node_list):
             inputs = []
@@ -503,7 +503,7 @@ class _Builder:
 
 
 def build(model: ModelProto) -> ModelView:
-    """Flatten the (function-inlined, shape-inferred) model into a ModelView."""
+    """Flatten the prepared model (functions inlined, graphs sorted, shapes inferred)."""
     builder = _Builder(model)
     root = _Scope("", {}, None)
     stack: list[Iterator[tuple[GraphProto, _Scope, str]]] = [builder.graph(model.graph, root, "")]
