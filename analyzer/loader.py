@@ -10,103 +10,40 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import ModelProto, TensorProto
+from onnx import ModelProto
 
-from analyzer import dtypes
 from analyzer.errors import (
     AuditError,
     CorruptError,
     LimitExceededError,
     MalformedGraphError,
-    MissingExternalDataError,
     NotFoundError,
     NotOnnxError,
     TruncatedError,
-    UnsafeExternalDataError,
     UnsupportedError,
     quote,
 )
+from analyzer.external import check_external_data, external_locations
 from analyzer.protowalk import iter_tensors, repair_strings
-
-EMBEDDED = "@embedded"
-"""Location marker of an embedded tensor whose payload the loader dropped."""
-MARK_KEY = "onnx-audit"
-KEEP_ELEMENTS = 1024
-"""Tensors with at most this many elements keep their values."""
-PROTOBUF_LIMIT = 2**31 - 1
-_PAYLOAD_FIELDS = (
-    "raw_data",
-    "float_data",
-    "int32_data",
-    "string_data",
-    "int64_data",
-    "double_data",
-    "uint64_data",
+from analyzer.tensors import (
+    COUNT_CAP,
+    EMBEDDED,
+    KEEP_ELEMENTS,
+    MARK_KEY,
+    PROTOBUF_LIMIT,
+    _forged_marker,
+    check_tensor,
+    check_tensors,
+    dims_text,
+    element_count,
+    is_stripped,
+    strip_payloads,
+    strip_tensor,
 )
-
-
-COUNT_CAP = 2**128
-"""element_count saturates here: no file holds so many elements (the checks reject them), and
-multiplying out a hostile rank-100,000 tensor of huge dims would take quadratic time."""
-MAX_DIGITS = 40
-"""Longest offset/length string parsed; Python refuses to parse over 4,300 digits anyway."""
-MAX_ELEMENTS_PER_BYTE = 4
-"""Densest typed payload: four 2-bit values packed in one int32_data varint of one byte."""
-
-
-def element_count(dims: Iterable[int]) -> int:
-    """Product of dims in Python ints (numpy int64 products wrap), saturating at COUNT_CAP."""
-    values = [int(dim) for dim in dims]
-    if 0 in values:
-        return 0
-    count = 1
-    for value in values:
-        count = max(-COUNT_CAP, min(COUNT_CAP, count * value))
-    return count
-
-
-def is_stripped(tensor: TensorProto) -> bool:
-    """A tensor whose payload the loader (or skeleton reader) dropped.
-
-    Needs both the marker and the `@embedded` location: a hostile file that forges the marker
-    on a real external location is still validated (and read_model rejects forged markers).
-    """
-    if tensor.data_location != TensorProto.EXTERNAL:
-        return False
-    info = {entry.key: entry.value for entry in tensor.external_data}
-    return MARK_KEY in info and info.get("location") == EMBEDDED
-
-
-def strip_tensor(tensor: TensorProto) -> None:
-    """Drop a large embedded payload in place, leaving a typed, external-marked tensor."""
-    if tensor.data_location == TensorProto.EXTERNAL:
-        return
-    if element_count(tensor.dims) <= KEEP_ELEMENTS:
-        return
-    raw_len = len(tensor.raw_data) if tensor.HasField("raw_data") else None
-    for field in _PAYLOAD_FIELDS:
-        tensor.ClearField(field)
-    tensor.data_location = TensorProto.EXTERNAL
-    entries = [("location", EMBEDDED), (MARK_KEY, "stripped")]
-    if raw_len is not None:
-        entries.append(("length", str(raw_len)))
-    for key, value in entries:
-        entry = tensor.external_data.add()
-        entry.key = key
-        entry.value = value
-
-
-def strip_payloads(model: ModelProto) -> ModelProto:
-    """The plain path: strip every large payload of an already parsed model, in place."""
-    for tensor in iter_tensors(model):
-        strip_tensor(tensor)
-    return model
 
 
 def _sniff(head: bytes) -> str:
@@ -261,202 +198,6 @@ def check_is_model(model: ModelProto, path: str) -> None:
     repair_strings(model)
 
 
-_TYPED_FIELDS = _PAYLOAD_FIELDS[1:]
-_PAIRS = frozenset({TensorProto.COMPLEX64, TensorProto.COMPLEX128})
-
-
-def dims_text(dims: Iterable[int], limit: int = 8) -> str:
-    """`[2, 3]`, or the first `limit` dims and a count for hostile ranks."""
-    values = list(dims)
-    if len(values) <= limit:
-        return str(values)
-    return f"[{', '.join(map(str, values[:limit]))}, ... ({len(values):,} dims)]"
-
-
-def _bad_data(name: str, what: str) -> MalformedGraphError:
-    return MalformedGraphError(
-        "", f"tensor {quote(name)} {what}", "its data is missing or cut short; re-export the model"
-    )
-
-
-def _too_many(name: str, elements: int, dims: list[int], size: int | None) -> AuditError:
-    return _bad_data(
-        name,
-        f"declares {elements:,} elements {dims_text(dims)}, more than the {size:,}-byte "
-        "file can hold",
-    )
-
-
-def _number(text: str | None) -> int | None:
-    """A non-negative decimal from an external_data value, or None (the range check reports
-    values that are not numbers)."""
-    if not text or not text.isascii() or not text.isdigit() or len(text) > MAX_DIGITS:
-        return None
-    return int(text)
-
-
-def _typed_values(dtype: int, elements: int) -> int:
-    """How many entries of the typed *_data field hold `elements` elements."""
-    if dtype in _PAIRS:
-        return 2 * elements
-    bits = dtypes.bits(dtype)
-    if dtype != TensorProto.STRING and bits in (2, 4):
-        per = 8 // bits
-        return (elements + per - 1) // per
-    return elements
-
-
-def check_tensor(tensor: TensorProto, name: str, file_size: int | None = None) -> int:
-    """Dims >= 0 and a payload that holds exactly what the dims say; returns the element count.
-
-    shape inference trusts dims and never looks at payloads, so this is where a short tensor,
-    a negative dim or a [2**31, 2**31] tensor without data is caught. Payloads the loader
-    stripped are checked by their recorded length, or (typed fields, whose length the skeleton
-    reader does not know) against what a file of `file_size` bytes could possibly hold.
-    """
-    dims = [int(d) for d in tensor.dims]
-    if any(d < 0 for d in dims):
-        raise MalformedGraphError(
-            "", f"tensor {quote(name)} declares a negative dim {dims_text(dims)}", "dims are >= 0"
-        )
-    elements = element_count(dims)
-    dtype = tensor.data_type
-    room = None if file_size is None else MAX_ELEMENTS_PER_BYTE * file_size
-    too_many = room is not None and elements > room
-    if tensor.data_location == TensorProto.EXTERNAL:
-        info = {e.key: e.value for e in tensor.external_data}
-        if too_many and MARK_KEY in info and info.get("location") == EMBEDDED:
-            raise _too_many(name, elements, dims, file_size)
-        length, expected = _number(info.get("length")), dtypes.nbytes(dtype, elements)
-        if length is not None and expected and length != expected:
-            raise _bad_data(name, f"stores {length:,} bytes where its dims need {expected:,}")
-        return elements
-    if not dtypes.bits(dtype) and dtype != TensorProto.STRING:
-        if too_many:  # an element type this onnx does not know: no width, only the bound
-            raise _too_many(name, elements, dims, file_size)
-        return elements
-    if tensor.HasField("raw_data"):
-        got, expected, unit = len(tensor.raw_data), dtypes.nbytes(dtype, elements), "bytes"
-    else:
-        got = sum(len(getattr(tensor, field)) for field in _TYPED_FIELDS)
-        expected, unit = _typed_values(dtype, elements), "values"
-    if got == expected or (dtype == TensorProto.STRING and tensor.HasField("raw_data")):
-        return elements
-    held = "no data" if got == 0 else f"{got:,} {unit}"
-    raise _bad_data(name, f"holds {held} where its dims {dims_text(dims)} need {expected:,}")
-
-
-def check_tensors(model: ModelProto, file_size: int | None = None) -> None:
-    """check_tensor on every tensor of the model (initializers, Constant values, sparse parts)."""
-    for tensor in iter_tensors(model):
-        check_tensor(tensor, tensor.name, file_size)
-
-
-def _forged_marker(model: ModelProto) -> str | None:
-    for tensor in iter_tensors(model):
-        if any(entry.key == MARK_KEY for entry in tensor.external_data):
-            return tensor.name
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _External:
-    tensor: str
-    location: str
-    offset: int
-    length: int | None
-    need: int
-    """Bytes the tensor's dims take: the range when `length` is absent."""
-
-
-def _external_entries(model: ModelProto) -> list[_External]:
-    found: list[_External] = []
-    for tensor in iter_tensors(model):
-        if tensor.data_location != TensorProto.EXTERNAL or is_stripped(tensor):
-            continue
-        info = {entry.key: entry.value for entry in tensor.external_data}
-        label = f"tensor {quote(tensor.name)}"
-        try:
-            offset = int(info.get("offset", "0") or 0)
-            length = int(info["length"]) if info.get("length") else None
-        except ValueError:
-            raise UnsafeExternalDataError(
-                "", f"{label}: external offset/length is not a number"
-            ) from None
-        if offset < 0 or (length is not None and length < 0):
-            raise UnsafeExternalDataError("", f"{label}: negative external offset/length")
-        if max(offset, length or 0) >= 2**64:
-            raise UnsafeExternalDataError("", f"{label}: external offset/length over 2**64")
-        need = dtypes.nbytes(tensor.data_type, max(0, element_count(tensor.dims)))
-        found.append(_External(tensor.name, info.get("location", ""), offset, length, need))
-    return found
-
-
-def external_locations(model: ModelProto) -> dict[str, list[tuple[int, int | None]]]:
-    """Real external data locations and the (offset, length) ranges each file must hold."""
-    found: dict[str, list[tuple[int, int | None]]] = {}
-    for entry in _external_entries(model):
-        found.setdefault(entry.location, []).append((entry.offset, entry.length))
-    return found
-
-
-def _check_location(location: str, base: Path, path: str) -> os.stat_result:
-    """stat a location after checking it stays inside `base` (the real model folder)."""
-    where = f"external data {quote(location)}"
-    if not location:
-        raise UnsafeExternalDataError(path, "external tensor without a location")
-    if "\x00" in location:
-        raise UnsafeExternalDataError(path, f"{where}: NUL byte in path")
-    rel = Path(location)
-    if rel.is_absolute() or location.startswith(("/", "\\")) or ":" in location[:3]:
-        raise UnsafeExternalDataError(path, f"{where} is an absolute path")
-    if ".." in rel.parts or ".." in location.replace("\\", "/").split("/"):
-        raise UnsafeExternalDataError(path, f"{where} climbs out with '..'")
-    real = Path(os.path.realpath(base / rel))
-    if real == base or base not in real.parents:
-        raise UnsafeExternalDataError(path, f"{where} leads outside the model's folder")
-    try:
-        info = os.stat(real)
-    except FileNotFoundError:
-        raise MissingExternalDataError(path, f"{where} does not exist") from None
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise MissingExternalDataError(path, f"{where}: {reason}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise UnsafeExternalDataError(path, f"{where} is not a regular file")
-    return info
-
-
-def check_external_data(model: ModelProto, path: Path) -> None:
-    """Every external location stays inside the model's folder and fits in its file.
-
-    The folder is the one the path names (as onnx and onnxruntime resolve locations), compared
-    after resolving symlinks on both sides. Uses stat only: the analysis never opens external
-    data files; each tensor's range (offset + length, or offset + the bytes its dims need) must
-    lie within its file, in Python ints.
-    """
-    try:
-        entries = _external_entries(model)
-    except UnsafeExternalDataError as exc:
-        raise UnsafeExternalDataError(str(path), exc.what) from None
-    if not entries:
-        return
-    base = Path(os.path.realpath(Path(os.path.abspath(path)).parent))
-    sizes: dict[str, int] = {}
-    for entry in entries:
-        size = sizes.get(entry.location)
-        if size is None:
-            size = sizes[entry.location] = _check_location(entry.location, base, str(path)).st_size
-        need = entry.need if entry.length is None else entry.length
-        if entry.offset + need > size:
-            raise UnsafeExternalDataError(
-                str(path),
-                f"external data {quote(entry.location)}: tensor {quote(entry.tensor)} needs "
-                f"bytes {entry.offset:,}+{need:,}, beyond the file's {size:,}",
-                "the weight file is truncated or belongs to another model",
-            )
-
-
 SKELETON_MIN_BYTES = 32 * 2**20
 """Files above this size are read with the pread skeleton reader: below it, one protobuf parse
 of the whole file is as fast, and the payloads are then checked value by value."""
@@ -512,14 +253,23 @@ def load(path: str | os.PathLike[str], reader: str = "auto") -> ModelProto:
     return model
 
 
-__all__ = [
+__all__ = [  # the tensor and external-data helpers are re-exported: callers need one import
+    "COUNT_CAP",
     "EMBEDDED",
+    "KEEP_ELEMENTS",
+    "MARK_KEY",
+    "PROTOBUF_LIMIT",
     "check_external_data",
+    "check_is_model",
+    "check_tensor",
     "check_tensors",
+    "dims_text",
     "element_count",
+    "external_locations",
     "is_stripped",
     "load",
     "read_model",
     "strip_payloads",
+    "strip_tensor",
 ]
 _ = onnx  # onnx registers the protobuf descriptors ModelProto relies on
