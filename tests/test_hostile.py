@@ -25,7 +25,8 @@ from onnx import AttributeProto, ModelProto, TensorProto, helper
 from analyzer import analyze, loader
 from analyzer.cli import main
 from analyzer.errors import AuditError
-from analyzer.graph import build, sort_graphs
+from analyzer.graph import build
+from analyzer.order import sort_graphs
 from analyzer.protowalk import iter_graphs, repair_strings
 from analyzer.shapes import infer
 
