@@ -138,8 +138,8 @@ def _parse_error(path: str, data: bytes, exc: Exception) -> AuditError:
     return CorruptError(path, "corrupt ONNX file: a message inside it does not decode")
 
 
-def read_model(path: Path) -> ModelProto:
-    """Parse the file with protobuf (no external data) and check it is a real model."""
+def open_model(path: Path) -> tuple[int, os.stat_result]:
+    """A descriptor on a regular, non-empty file (both readers start here), or a clear error."""
     name = str(path)
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block
@@ -155,6 +155,26 @@ def read_model(path: Path) -> ModelProto:
             raise NotOnnxError(name, kind, "pass a .onnx file")
         if info.st_size == 0:
             raise NotOnnxError(name, "empty file", "the export probably failed")
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle, info
+
+
+def forged_error(name: str, tensor: str) -> MalformedGraphError:
+    """A file must not carry the marker the loader puts on tensors whose payload it dropped."""
+    return MalformedGraphError(
+        name,
+        f"tensor {quote(tensor)} carries onnx-audit's internal {MARK_KEY!r} marker",
+        "external_data keys of this name are reserved; remove it",
+    )
+
+
+def read_model(path: Path) -> ModelProto:
+    """Parse the file with protobuf (no external data) and check it is a real model."""
+    name = str(path)
+    handle, info = open_model(path)
+    try:
         if info.st_size > PROTOBUF_LIMIT:
             raise UnsupportedError(
                 name,
@@ -176,11 +196,7 @@ def read_model(path: Path) -> ModelProto:
     check_is_model(model, name)
     forged = _forged_marker(model)
     if forged is not None:
-        raise MalformedGraphError(
-            name,
-            f"tensor {quote(forged)} carries onnx-audit's internal {MARK_KEY!r} marker",
-            "external_data keys of this name are reserved; remove it",
-        )
+        raise forged_error(name, forged)
     return model
 
 
@@ -266,8 +282,10 @@ __all__ = [  # the tensor and external-data helpers are re-exported: callers nee
     "dims_text",
     "element_count",
     "external_locations",
+    "forged_error",
     "is_stripped",
     "load",
+    "open_model",
     "read_model",
     "strip_payloads",
     "strip_tensor",

@@ -32,8 +32,8 @@ _TENSOR, _TENSORS, _SPARSE = (
 )
 
 
-def iter_graphs(model: ModelProto) -> Iterator[GraphProto]:
-    """Every GraphProto in the model: main graph, subgraphs, function bodies' subgraphs."""
+def _roots(model: ModelProto) -> list[GraphProto]:
+    """Where every walk starts: the top-level graphs and the subgraphs of function bodies."""
     stack: list[GraphProto] = []
     loose: list[NodeProto] = []
     for item in _node_lists(model):
@@ -43,6 +43,12 @@ def iter_graphs(model: ModelProto) -> Iterator[GraphProto]:
             loose.extend(item)
     for node in loose:
         stack.extend(subgraphs(node))
+    return stack
+
+
+def iter_graphs(model: ModelProto) -> Iterator[GraphProto]:
+    """Every GraphProto in the model: main graph, subgraphs, function bodies' subgraphs."""
+    stack = _roots(model)
     while stack:
         graph = stack.pop()
         yield graph
@@ -77,15 +83,7 @@ def iter_tensors(model: ModelProto) -> Iterator[TensorProto]:
     One pass over each graph's nodes finds both their tensors and their subgraphs (nodes
     without attributes, most of a long graph, cost one check).
     """
-    stack: list[GraphProto] = []
-    loose: list[NodeProto] = []
-    for item in _node_lists(model):
-        if isinstance(item, GraphProto):
-            stack.append(item)
-        else:
-            loose.extend(item)
-    for node in loose:
-        stack.extend(subgraphs(node))
+    stack = _roots(model)
     while stack:
         graph = stack.pop()
         yield from graph.initializer

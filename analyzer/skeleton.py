@@ -15,7 +15,6 @@ both paths strip the same tensors.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from dataclasses import field as _field
 from pathlib import Path
@@ -24,7 +23,7 @@ from google.protobuf.message import DecodeError, Message
 from onnx import ModelProto
 
 from analyzer import loader  # attributes read at call time: loader may import this module
-from analyzer.errors import MalformedGraphError, NotFoundError, NotOnnxError, quote
+from analyzer.errors import NotFoundError
 from analyzer.protowalk import iter_tensors
 
 CHUNK = 64 * 1024
@@ -646,20 +645,8 @@ def read_skeleton(path: Path) -> ModelProto:
     WireFormatError (a ValueError) where read_model's protobuf parse would fail.
     """
     name = str(path)
+    fd, info = loader.open_model(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block
-    except FileNotFoundError:
-        raise NotFoundError(name, "no such file") from None
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise NotFoundError(name, f"cannot open file: {reason}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise NotOnnxError(name, kind, "pass a .onnx file")
-        if info.st_size == 0:
-            raise NotOnnxError(name, "empty file", "the export probably failed")
         data, forged = skeleton_bytes(fd, info.st_size)
     except OSError as exc:
         raise NotFoundError(name, f"cannot read file: {exc.strerror}") from None
@@ -673,11 +660,7 @@ def read_skeleton(path: Path) -> ModelProto:
     del data
     loader.check_is_model(model, name)
     if forged is not None:
-        raise MalformedGraphError(
-            name,
-            f"tensor {quote(forged)} carries onnx-audit's internal {loader.MARK_KEY!r} marker",
-            "external_data keys of this name are reserved; remove it",
-        )
+        raise loader.forged_error(name, forged)
     return model
 
 
