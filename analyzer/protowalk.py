@@ -32,8 +32,9 @@ _TENSOR, _TENSORS, _SPARSE = (
 )
 
 
-def _roots(model: ModelProto) -> list[GraphProto]:
-    """Where every walk starts: the top-level graphs and the subgraphs of function bodies."""
+def _roots(model: ModelProto) -> tuple[list[GraphProto], list[NodeProto]]:
+    """Where every walk starts: top-level graphs plus function bodies' subgraphs, and the
+    function bodies' own nodes."""
     stack: list[GraphProto] = []
     loose: list[NodeProto] = []
     for item in _node_lists(model):
@@ -43,12 +44,12 @@ def _roots(model: ModelProto) -> list[GraphProto]:
             loose.extend(item)
     for node in loose:
         stack.extend(subgraphs(node))
-    return stack
+    return stack, loose
 
 
 def iter_graphs(model: ModelProto) -> Iterator[GraphProto]:
     """Every GraphProto in the model: main graph, subgraphs, function bodies' subgraphs."""
-    stack = _roots(model)
+    stack, _ = _roots(model)
     while stack:
         graph = stack.pop()
         yield graph
@@ -83,7 +84,7 @@ def iter_tensors(model: ModelProto) -> Iterator[TensorProto]:
     One pass over each graph's nodes finds both their tensors and their subgraphs (nodes
     without attributes, most of a long graph, cost one check).
     """
-    stack = _roots(model)
+    stack, loose = _roots(model)
     while stack:
         graph = stack.pop()
         yield from graph.initializer
