@@ -209,3 +209,32 @@ def test_sandbox_stops_time_and_memory_hogs() -> None:
     assert isinstance(slow.error, LimitExceededError) and "over 0.5 s" in slow.error.what
     (hog,) = run_jobs([("hog", _hog)], Limits(max_memory=1024**3, timeout=30))
     assert isinstance(hog.error, LimitExceededError) and "memory" in hog.error.what
+
+
+def test_preview_rules_run_only_when_asked() -> None:
+    from analyzer.cli import parse_settings, rule_filter
+    from analyzer.rules import Rule
+
+    preview = Rule(
+        code="ONX999", name="some-preview-heuristic", summary="s", what="w", why="y",
+        example="e", instead="i", check=lambda ctx: iter(()), preview=True,
+    )  # fmt: skip
+    stable = Rule(
+        code="ONX101", name="dense-on-spatial-input", summary="s", what="w", why="y",
+        example="e", instead="i", check=lambda ctx: iter(()),
+    )  # fmt: skip
+    default = rule_filter(parse_settings("check", ["m.onnx"]))
+    assert default(stable) and not default(preview)
+    assert rule_filter(parse_settings("check", ["m.onnx", "--preview"]))(preview)
+    assert rule_filter(parse_settings("check", ["m.onnx", "--select", "ONX999"]))(preview)
+    assert not rule_filter(parse_settings("check", ["m.onnx", "--ignore", "ONX1"]))(stable)
+
+
+def test_progress_bar_only_on_a_terminal(project, capsys, monkeypatch) -> None:
+    for index in range(4):
+        shutil.copy(SAMPLES / "seed_cnn.onnx", project / "models" / f"extra{index}.onnx")
+    _, _, quiet = run(capsys, "models", "--format", "jsonl")
+    assert quiet == ""  # not a terminal: silent
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    code, _, err = run(capsys, "models", "--format", "jsonl")
+    assert code == 0 and "[7/7]" in err
