@@ -31,7 +31,8 @@ def finding_lines(finding: Finding) -> list[str]:
     return [
         f"{finding.code} {finding.rule}: {finding.node} ({finding.op_type}, "
         f"{finding.in_features:,} -> {finding.units:,}), confidence {finding.confidence}",
-        f"  input      flattened {finding.channels} channels x {spatial} positions "
+        f"  input      flattened {finding.channels} channel{'s' if finding.channels != 1 else ''} "
+        f"x {spatial} positions "
         f"({finding.layout})",
         f"  dense      {finding.dense_weights:,} weights + {finding.dense_bias:,} bias"
         f"   {finding.dense_macs:,} MACs",
