@@ -20,7 +20,7 @@ from analyzer import __version__
 from analyzer.api import analyze
 from analyzer.config import config_values, find_pyproject, read_config
 from analyzer.diff import diff
-from analyzer.errors import AuditError, UsageError
+from analyzer.errors import AuditError
 from analyzer.policy import Policy, evaluate, parse_percent, parse_size
 from analyzer.reporters import render, reporters
 from analyzer.reporters.diffs import render_diff
@@ -509,4 +509,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-__all__ = ["UsageError", "main"]
+__all__ = ["build_parser", "main"]
