@@ -212,7 +212,7 @@ def test_sandbox_stops_time_and_memory_hogs() -> None:
 
 
 def test_preview_rules_run_only_when_asked() -> None:
-    from analyzer.cli import parse_settings, rule_filter
+    from analyzer.options import parse_settings, rule_filter
     from analyzer.rules import Rule
 
     preview = Rule(
