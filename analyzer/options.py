@@ -231,4 +231,5 @@ def rule_filter(settings: Settings) -> Callable[[Rule], bool]:
 
     return enabled
 
+
 __all__ = ["PROG", "Settings", "build_parser", "parse_settings", "rule_filter"]
