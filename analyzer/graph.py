@@ -23,7 +23,7 @@ from onnx import (
 from analyzer import dtypes
 from analyzer.errors import MalformedGraphError, quote
 from analyzer.functions import STORED_KEY, function_key
-from analyzer.loader import EMBEDDED, check_tensor, dims_text, element_count
+from analyzer.loader import EMBEDDED, dims_text, element_count
 from analyzer.order import short_path as _short
 from analyzer.results import Shape
 
@@ -159,7 +159,7 @@ def _sparse_dims(sparse: SparseTensorProto, name: str) -> tuple[int, ...]:
 def _constant_tensor(node: NodeProto, name: str, key: str) -> StoredTensor | None:
     for attr in node.attribute:
         if attr.name == "value" and attr.type == AttributeProto.TENSOR:
-            elements = check_tensor(attr.t, name)
+            elements = element_count(attr.t.dims)  # the loader checked it
             dims = tuple(int(d) for d in attr.t.dims)
             dtype = attr.t.data_type
             location = _location(attr.t)
@@ -268,7 +268,7 @@ class _Builder:
         """Add one graph's own names and nodes; yield its subgraphs to visit next."""
         for tensor in graph.initializer:
             name = self.define(scope, tensor.name, where)
-            elements = check_tensor(tensor, tensor.name)
+            elements = element_count(tensor.dims)  # the loader checked it
             dims = tuple(int(d) for d in tensor.dims)
             key = f"{scope.prefix}|{tensor.name}"
             stored = StoredTensor(
