@@ -127,7 +127,7 @@ def _chain(view: ModelView, ctx: RuleContext, data: str, source: str) -> list[No
         if node.op_type in onx101.RESHAPING:
             value = node.inputs[0]
         elif node.op_type in onx101.ELEMENTWISE:
-            nxt = onx101._data_input(node, ctx)
+            nxt = onx101.data_input(node, ctx)
             if nxt is None:
                 return None
             value = nxt
@@ -165,11 +165,11 @@ def _plan(
     if layer is not None and layer.shared:
         return "its weights are shared with another layer"
     ctx = RuleContext(view, consts, {}, Options(kernel=finding.kernel), [])
-    dense = onx101._dense_shape(node, ctx)
+    dense = onx101.dense_shape(node, ctx)
     if dense is None:
         return "not a dense layer with a constant 2-D weight"
     data, k, units = dense
-    source = onx101._walk(node, data, k, ctx)
+    source = onx101.flattened_source(node, data, k, ctx)
     if isinstance(source, str):
         return source
     if (source.channels, source.spatial, source.layout) != (

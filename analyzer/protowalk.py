@@ -161,3 +161,15 @@ def repair_strings(message: Message) -> int:
                 value.extend(texts)
                 fixed += 1
     return fixed
+
+
+def all_messages(root: Message) -> list[Message]:
+    """Every message in the tree, payload tensors included (iterative): fuzzers mutate them."""
+    found, stack = [], [root]
+    while stack:
+        message = stack.pop()
+        found.append(message)
+        for descriptor, content in message.ListFields():
+            if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(content if descriptor.is_repeated else [content])
+    return found

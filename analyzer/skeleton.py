@@ -209,7 +209,7 @@ def _skip(src: _Source, pos: int, limit: int, field: int, wire: int) -> int:
     raise WireFormatError(pos, f"invalid wire type {wire} for field {field}")
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -219,7 +219,7 @@ def _encode_varint(value: int) -> bytes:
 
 
 def _header(field: int) -> bytes:
-    return _encode_varint((field << 3) | 2)
+    return encode_varint((field << 3) | 2)
 
 
 def _open(out: bytearray, field: int) -> tuple[int, int]:
@@ -283,8 +283,8 @@ def _markers(raw_len: int | None) -> bytes:
         entry = bytearray()
         for field, text in ((1, key), (2, value)):
             data = text.encode()
-            entry += _header(field) + _encode_varint(len(data)) + data
-        out += _header(13) + _encode_varint(len(entry)) + entry
+            entry += _header(field) + encode_varint(len(data)) + data
+        out += _header(13) + encode_varint(len(entry)) + entry
     return bytes(out)
 
 
@@ -602,7 +602,7 @@ def _advance(src: _Source, out: bytearray, frame: _Frame) -> _Frame | None:
             _emit_sparse(src, out, num, segments)
         elif kind == _GRAPH and end - start <= INLINE_BYTES:
             data = _plain(src, _GRAPH, src.read(body, end - body))
-            out += _header(num) + _encode_varint(len(data)) + data
+            out += _header(num) + encode_varint(len(data)) + data
         elif kind == _ATTR:
             found, attr_type = _scan(src, segments, _SINGULAR[_ATTR])
             attr_children = _ATTR_CHILDREN.get(attr_type, {})
@@ -664,4 +664,4 @@ def read_skeleton(path: Path) -> ModelProto:
     return model
 
 
-__all__ = ["WireFormatError", "read_skeleton", "skeleton_bytes"]
+__all__ = ["WireFormatError", "encode_varint", "read_skeleton", "skeleton_bytes"]

@@ -28,6 +28,9 @@ import numpy as np
 import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+from analyzer.skeleton import encode_varint
+
 DEFAULT_OUT = Path.home() / ".cache" / "onnx-audit-bench"
 OPSET = 17
 SEED = 0
@@ -36,13 +39,7 @@ ALIGN = 4096
 """External-data offsets are aligned like onnx's own save_model does for large tensors."""
 
 
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+varint = encode_varint
 
 
 @dataclass

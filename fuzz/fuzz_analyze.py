@@ -25,11 +25,12 @@ import atheris
 
 with atheris.instrument_imports():
     from google.protobuf.descriptor import FieldDescriptor
-    from google.protobuf.message import DecodeError, Message
+    from google.protobuf.message import DecodeError
     from onnx import ModelProto
 
     from analyzer import analyze
     from analyzer.errors import AuditError
+    from analyzer.protowalk import all_messages
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="onnx-audit-fuzz-")) / "input.onnx"
 INTS = (0, 1, -1, 2, 7, 2**31, 2**31 - 1, 2**62, -(2**63), 2**63 - 1, 10**6)
@@ -58,17 +59,6 @@ def test_one_input(data: bytes) -> None:
         raise AssertionError(contained[0])
 
 
-def _messages(root: Message) -> list[Message]:
-    found, stack = [], [root]
-    while stack:
-        message = stack.pop()
-        found.append(message)
-        for field, content in message.ListFields():
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                stack.extend(content if field.is_repeated else [content])
-    return found
-
-
 def _new_value(field: FieldDescriptor, rng: random.Random, names: list[str]) -> object:
     kind = field.type
     if kind == FieldDescriptor.TYPE_STRING:
@@ -89,7 +79,7 @@ def mutate_model(model: ModelProto, rng: random.Random) -> None:
     """One reflective mutation: a field of a random message changed, cleared or duplicated."""
     graph = model.graph
     names = [n for node in graph.node for n in [*node.input, *node.output]][:50] or ["x"]
-    messages = _messages(model)
+    messages = all_messages(model)
     message = rng.choice(messages)
     field = rng.choice(message.DESCRIPTOR.fields)
     if field.type == FieldDescriptor.TYPE_MESSAGE:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import ModelProto
@@ -23,6 +22,7 @@ from onnx import ModelProto
 from analyzer import analyze
 from analyzer.cli import main
 from analyzer.errors import AuditError
+from analyzer.protowalk import all_messages
 from tests.conftest import SAMPLES
 
 SEEDS = {path.name: path.read_bytes() for path in sorted(SAMPLES.glob("*.onnx"))}
@@ -86,18 +86,6 @@ _LIMITS = {
 }
 
 
-def _messages(root: Message) -> list[Message]:
-    """Every message in the tree, payload-heavy tensors included (iterative)."""
-    found, stack = [], [root]
-    while stack:
-        message = stack.pop()
-        found.append(message)
-        for field, content in message.ListFields():
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                stack.extend(content if field.is_repeated else [content])
-    return found
-
-
 def _names(model: ModelProto) -> list[str]:
     graph = model.graph
     names = [v.name for v in [*graph.input, *graph.output]]
@@ -114,7 +102,7 @@ def structured(draw: st.DrawFn) -> bytes:
     model.ParseFromString(SEEDS[draw(st.sampled_from(sorted(SEEDS)))])
     names = _names(model)
     for _ in range(draw(st.integers(1, 4))):
-        messages = _messages(model)
+        messages = all_messages(model)
         message = messages[draw(st.integers(0, len(messages) - 1))]
         fields = message.DESCRIPTOR.fields
         field = fields[draw(st.integers(0, len(fields) - 1))]

@@ -56,7 +56,7 @@ class Source:
     confidence: str
 
 
-def _data_input(node: NodeView, ctx: RuleContext) -> str | None:
+def data_input(node: NodeView, ctx: RuleContext) -> str | None:
     """The one non-constant input an elementwise op carries forward."""
     live = [name for name in node.inputs if name and not ctx.consts.is_const(name)]
     if not live:
@@ -87,7 +87,7 @@ def _origin(value: str, ctx: RuleContext) -> tuple[str, tuple[int, ...], str] | 
             value = node.inputs[0]
             continue
         if node.op_type in ELEMENTWISE or node.op_type == "Concat":
-            nxt = _data_input(node, ctx)
+            nxt = data_input(node, ctx)
             if nxt is None:
                 return None
             value = nxt
@@ -179,7 +179,7 @@ def _source(value: str, ctx: RuleContext) -> Source | None:
     return Source(value, channels, spatial, layout, confidence)
 
 
-def _walk(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
+def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
     """Find the flattened spatial source of a dense input, or say why there is none."""
     shape = ctx.view.shape(data)
     if shape is not None and len(shape) >= 3:
@@ -206,7 +206,7 @@ def _walk(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
             flattened = True
             value = producer.inputs[0]
         elif producer.op_type in ELEMENTWISE:
-            nxt = _data_input(producer, ctx)
+            nxt = data_input(producer, ctx)
             if nxt is None:
                 return "constant input"
             value = nxt
@@ -215,7 +215,7 @@ def _walk(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
     return "walk too long"
 
 
-def _dense_shape(node: NodeView, ctx: RuleContext) -> tuple[str, int, int] | None:
+def dense_shape(node: NodeView, ctx: RuleContext) -> tuple[str, int, int] | None:
     """(data input, in_features K, units F) of a dense node with a constant 2-D weight."""
     spec = DENSE.get((node.domain, node.op_type))
     if spec is None:
@@ -240,14 +240,14 @@ def _dense_shape(node: NodeView, ctx: RuleContext) -> tuple[str, int, int] | Non
 def check(ctx: RuleContext) -> Iterator[Finding]:
     kernel, min_ratio = ctx.options.kernel, ctx.options.min_ratio
     for node in ctx.view.nodes:
-        dense = _dense_shape(node, ctx)
+        dense = dense_shape(node, ctx)
         if dense is None:
             continue
         data, k, units = dense
         if k <= 0 or units <= 0:
             ctx.debug.append(f"ONX101 {node.name}: not flagged: empty weight ({k} x {units})")
             continue
-        found = _walk(node, data, k, ctx)
+        found = flattened_source(node, data, k, ctx)
         if isinstance(found, str):
             ctx.debug.append(f"ONX101 {node.name}: not flagged: {found}")
             continue
