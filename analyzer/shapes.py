@@ -220,16 +220,44 @@ def clear_negative_dims(model: ModelProto) -> list[str]:
     return [f"negative declared dims of {names} treated as unknown"]
 
 
+_DATA_SOURCES = frozenset({"Shape", "Size"})
+
+
+def _propagates(model: ModelProto) -> bool:
+    """Whether data propagation could learn anything that plain inference does not.
+
+    Its values start at Shape or Size, or at a node computed from constants alone (Cast or
+    Concat of constants, say); constants read directly (initializers, Constant nodes) plain
+    inference reads too. A graph with neither, like a long chain of Add and Mul on weights,
+    is spared the second full pass, as slow as the first.
+    """
+    graphs = list(iter_graphs(model))
+    constants = {""}  # an omitted optional input is no computed value
+    for graph in graphs:
+        constants.update(t.name for t in graph.initializer)
+        constants.update(s.values.name for s in graph.sparse_initializer)
+        constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
+    nodes = [node for graph in graphs for node in graph.node]
+    nodes += [node for fn in model.functions for node in fn.node]
+    for node in nodes:
+        if node.op_type in _DATA_SOURCES:
+            return True
+        if node.op_type != "Constant" and node.input and constants.issuperset(node.input):
+            return True
+    return False
+
+
 def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
     """Shape inference with data propagation, when that is safe.
 
     A first pass without data propagation (no values, so no allocation by length) finds 1-D
     tensors too long for data propagation to hold; if there are any, or if that pass fails
     outright (the second would fail alike, after allocating), its result is kept and the
-    report says why shapes computed from shapes may be missing.
+    report says why shapes computed from shapes may be missing. A model where data propagation
+    has nothing to start from keeps the first pass's result.
     """
     plain, warnings, ran = _run(model, data_prop=False)
-    if not ran:
+    if not ran or not _propagates(model):
         return plain, warnings
     long = next(_long_vectors(plain, declared_only=False), None)
     if long is not None:

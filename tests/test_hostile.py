@@ -911,6 +911,7 @@ def test_inferred_huge_1d_length_skips_data_propagation(capsys, tmp_path) -> Non
     nodes = [
         helper.make_node("Reshape", ["a", "t"], ["r"]),
         helper.make_node("Cast", ["r"], ["y"], to=FLOAT),
+        helper.make_node("Shape", ["a"], ["s"]),  # gives data propagation a start
     ]
     proto = model(nodes, [value("a", ["N"])], [value("y")], [target])
     data = report(capsys, save(proto, tmp_path / "reshape.onnx"), "--max-memory", "1GiB")
