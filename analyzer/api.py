@@ -11,7 +11,7 @@ from analyzer import loader, shapes
 from analyzer.accounting import account
 from analyzer.errors import AuditError
 from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, build
+from analyzer.graph import ModelView, ShapeTable, build
 from analyzer.notes import exporter_notes
 from analyzer.order import sort_graphs
 from analyzer.results import LayerTally, ModelInfo, Report
@@ -50,16 +50,27 @@ def analyze(
 def prepare(
     model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]]
 ) -> tuple[ModelProto, ModelView, list[str]]:
-    """Skeleton -> inferred model and its view: functions inlined, nodes sorted, shapes fixed.
+    """Skeleton -> the model and its view: functions inlined, nodes sorted, shapes inferred.
 
     Modifies `model` in place; the one place this sequence is written (analyze, the candidate
-    writer).
+    writer). Shape inference runs in a child while the view's nodes are built.
     """
     inline_local_functions(model)
     sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
-    inferred, warnings = shapes.infer(model)
-    return inferred, build(inferred), warnings
+    inference = shapes.Inference(model)
+    warnings: list[str] = []
+
+    def inferred() -> ShapeTable | None:
+        table, notes = inference.result()
+        warnings.extend(notes)
+        return table
+
+    try:
+        view = build(model, inferred)
+    finally:
+        inference.close()
+    return model, view, warnings
 
 
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
@@ -72,7 +83,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
 ) -> Report:
-    inferred, view, warnings = prepare(model, input_shapes)
+    model, view, warnings = prepare(model, input_shapes)
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
     tallies: list[LayerTally] = []
@@ -90,7 +101,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
     return Report(
         path=str(path),
-        model=_model_info(inferred, view),
+        model=_model_info(model, view),
         layers=layers,
         findings=findings,
         totals=totals,

@@ -6,7 +6,7 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from onnx import (
     SparseTensorProto,
     TensorProto,
     TypeProto,
+    ValueInfoProto,
 )
 
 from analyzer import dtypes
@@ -25,6 +26,7 @@ from analyzer.errors import MalformedGraphError, quote
 from analyzer.functions import STORED_KEY, function_key
 from analyzer.loader import EMBEDDED, dims_text, element_count
 from analyzer.order import short_path as _short
+from analyzer.protowalk import subgraphs
 from analyzer.results import Shape
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
@@ -139,6 +141,39 @@ def _shape_of(type_proto: TypeProto) -> Shape | None:
     return tuple(dims)
 
 
+ValueShape = tuple[str, Shape | None, int, int]
+"""A graph value's name, shape (None when unknown or over MAX_RANK), element type and rank."""
+ShapeTable = list[list[ValueShape]]
+"""The value_info and outputs of every graph, in graph_walk order."""
+
+
+def _value_shape(value: ValueInfoProto) -> ValueShape:
+    tensor_type = value.type.tensor_type
+    rank = len(tensor_type.shape.dim) if tensor_type.HasField("shape") else 0
+    return value.name, _shape_of(value.type), tensor_type.elem_type, rank
+
+
+def graph_walk(model: ModelProto) -> list[GraphProto]:
+    """The main graph, then each node's subgraphs depth first, in node order: build's order."""
+    order: list[GraphProto] = []
+    stack: list[Iterator[GraphProto]] = [iter([model.graph])]
+    while stack:
+        graph = next(stack[-1], None)
+        if graph is None:
+            stack.pop()
+            continue
+        order.append(graph)
+        stack.append(sub for node in graph.node if node.attribute for sub in subgraphs(node))
+    return order
+
+
+def shape_table(model: ModelProto) -> ShapeTable:
+    """What inference learned, as plain data: it crosses from the inferring child by pipe."""
+    return [
+        [_value_shape(v) for v in [*graph.value_info, *graph.output]] for graph in graph_walk(model)
+    ]
+
+
 def _location(tensor: TensorProto) -> str:
     if tensor.data_location != TensorProto.EXTERNAL:
         return "embedded"
@@ -205,6 +240,8 @@ class _Scope:
 def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
     """`base`, or `base#N` with the next free N: one counter per base, so a file that gives
     100,000 nodes one name costs linear time, not a rescan from #2 for each."""
+    if base not in taken:
+        return base
     name = base
     count = suffixes.get(space + base, 1)
     while name in taken:
@@ -227,6 +264,7 @@ class _Builder:
         self.next_suffix: dict[str, int] = {}
         self.subgraph_inputs: set[str] = set()
         self.warnings: list[str] = []
+        self.graphs: list[tuple[GraphProto, _Scope]] = []
 
     def define(self, scope: _Scope, local: str, where: str) -> str:
         if local in scope.names:
@@ -246,14 +284,24 @@ class _Builder:
         self.node_names.add(name)
         return name
 
-    def shape_of(self, name: str, type_proto: TypeProto) -> Shape | None:
-        if type_proto.tensor_type.HasField("shape"):
-            rank = len(type_proto.tensor_type.shape.dim)
-            if rank > MAX_RANK:
-                self.warnings.append(
-                    f"{quote(name)} declares {rank:,} dims (over {MAX_RANK:,}): shape ignored"
-                )
-        return _shape_of(type_proto)
+    def set_shape(self, name: str, value: ValueShape) -> None:
+        local, shape, elem_type, rank = value
+        if rank > MAX_RANK:
+            self.warnings.append(
+                f"{quote(local)} declares {rank:,} dims (over {MAX_RANK:,}): shape ignored"
+            )
+        self.shapes[name] = shape
+        self.elem_types[name] = elem_type
+
+    def value_shapes(self, table: ShapeTable | None) -> None:
+        """Inferred (else declared) shapes of each graph's values, by the graph's own names."""
+        if table is None or len(table) != len(self.graphs):
+            table = [[_value_shape(v) for v in [*g.value_info, *g.output]] for g, _ in self.graphs]
+        for (_, scope), values in zip(self.graphs, table, strict=True):
+            for value in values:
+                known = scope.names.get(value[0])
+                if known is not None and known not in self.stored:
+                    self.set_shape(known, value)
 
     def add_stored(self, scope: _Scope, tensor: StoredTensor) -> None:
         self.stored[tensor.name] = tensor
@@ -266,10 +314,11 @@ class _Builder:
         self, graph: GraphProto, scope: _Scope, where: str
     ) -> Iterator[tuple[GraphProto, _Scope, str]]:
         """Add one graph's own names and nodes; yield its subgraphs to visit next."""
+        self.graphs.append((graph, scope))
         for tensor in graph.initializer:
             name = self.define(scope, tensor.name, where)
-            elements = element_count(tensor.dims)  # the loader checked it
-            dims = tuple(int(d) for d in tensor.dims)
+            dims = tuple(tensor.dims)
+            elements = element_count(dims)  # the loader checked it
             key = f"{scope.prefix}|{tensor.name}"
             stored = StoredTensor(
                 key, name, dims, tensor.data_type, "initializer", _location(tensor), elements
@@ -294,29 +343,31 @@ class _Builder:
             name = self.define(scope, value.name, where)
             if scope.parent is not None:
                 self.subgraph_inputs.add(name)
-            self.shapes[name] = self.shape_of(value.name, value.type)
-            self.elem_types[name] = value.type.tensor_type.elem_type
+            self.set_shape(name, _value_shape(value))
         node_list = graph.node  # sort_graphs() ordered them before shape inference
         pending: list[tuple[GraphProto, _Scope, str]] = []
+        local_names = scope.names
         for index, node in enumerate(node_list):
             inputs = []
             for local in node.input:
-                if not local:
-                    inputs.append("")
-                    continue
-                resolved = scope.resolve(local)
+                resolved = local_names.get(local) if local else ""
                 if resolved is None:
-                    label = node.name or node.op_type
-                    raise MalformedGraphError(
-                        "",
-                        f"{_short(where)}node {quote(label)} consumes undefined tensor "
-                        f"{quote(local)}",
-                    )
+                    resolved = scope.resolve(local)
+                    if resolved is None:
+                        label = node.name or node.op_type
+                        raise MalformedGraphError(
+                            "",
+                            f"{_short(where)}node {quote(label)} consumes undefined tensor "
+                            f"{quote(local)}",
+                        )
                 inputs.append(resolved)
             node_name = self.unique_node_name(scope.prefix, node, index)
             outputs = [self.define(scope, out, where) if out else "" for out in node.output]
-            domain = normalize_domain(node.domain)
-            if node.op_type == "Constant" and domain == "" and outputs and outputs[0]:
+            op_type = node.op_type
+            domain = node.domain
+            if domain == "ai.onnx":
+                domain = ""
+            if op_type == "Constant" and domain == "" and outputs and outputs[0]:
                 key = next(
                     (p.value for p in node.metadata_props if p.key == STORED_KEY),
                     f"const|{node_name}",
@@ -324,23 +375,25 @@ class _Builder:
                 constant = _constant_tensor(node, outputs[0], key)
                 if constant is not None:
                     self.add_stored(scope, constant)
-            attributes = node.attribute
-            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
+            attrs = _NO_ATTRS
             has_sub = False
-            for attr in attributes:
-                if attr.type not in _GRAPH_TYPES:
-                    continue
-                graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
-                for position, sub in enumerate(graphs):
-                    has_sub = True
-                    label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
-                    child = _Scope(f"{node_name}/{label}", {}, scope)
-                    pending.append((sub, child, f"{child.prefix}: "))
+            if len(node.attribute):
+                attributes = list(node.attribute)
+                attrs = {a.name: _attr_value(a) for a in attributes}
+                for attr in attributes:
+                    if attr.type not in _GRAPH_TYPES:
+                        continue
+                    graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
+                    for position, sub in enumerate(graphs):
+                        has_sub = True
+                        label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
+                        child = _Scope(f"{node_name}/{label}", {}, scope)
+                        pending.append((sub, child, f"{child.prefix}: "))
             self.nodes.append(
                 NodeView(
                     len(self.nodes),
                     node_name,
-                    node.op_type,
+                    op_type,
                     domain,
                     tuple(inputs),
                     tuple(outputs),
@@ -352,15 +405,14 @@ class _Builder:
             if pending:
                 yield from pending
                 pending.clear()
-        for value in [*graph.value_info, *graph.output]:
-            known = scope.names.get(value.name)
-            if known is not None and known not in self.stored:
-                self.shapes[known] = self.shape_of(value.name, value.type)
-                self.elem_types[known] = value.type.tensor_type.elem_type
 
 
-def build(model: ModelProto) -> ModelView:
-    """Flatten the prepared model (functions inlined, graphs sorted, shapes inferred)."""
+def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda: None) -> ModelView:
+    """Flatten the prepared model (functions inlined, graphs sorted).
+
+    `inferred` gives the shape table of inference, called only once the nodes are in, so
+    inference can run alongside; without a table the file's declared shapes are used.
+    """
     builder = _Builder(model)
     root = _Scope("", {}, None)
     stack: list[Iterator[tuple[GraphProto, _Scope, str]]] = [builder.graph(model.graph, root, "")]
@@ -371,6 +423,7 @@ def build(model: ModelProto) -> ModelView:
             stack.pop()
             continue
         stack.append(builder.graph(sub, scope, where))
+    builder.value_shapes(inferred())
     for fn in model.functions:
         for index, node in enumerate(fn.node):
             if node.op_type == "Constant" and normalize_domain(node.domain) == "":

@@ -7,8 +7,8 @@ alone; the skeleton is small, so inference stays fast even for multi-GB models.
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
+import pickle
 import select
 import signal
 import time
@@ -16,11 +16,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import onnx
-from google.protobuf.message import DecodeError
 from onnx import ModelProto, ValueInfoProto
 
 from analyzer.errors import UsageError, quote
+from analyzer.graph import ShapeTable, shape_table
 from analyzer.protowalk import iter_graphs
+
+Inferred = tuple[ShapeTable | None, list[str]]
+"""The shape table of the inferred model (None when inference failed) and the warnings."""
 
 
 def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -286,7 +289,7 @@ def _address_space() -> int | None:
 
 
 def _child(model: ModelProto, writer: int) -> None:
-    """In the forked child: cap memory, silence C++ stderr, infer, send the result, exit."""
+    """In the forked child: cap memory, silence C++ stderr, infer, send the shapes, exit."""
     code = 0
     try:
         faulthandler.disable()  # it writes to its own copy of stderr
@@ -301,16 +304,18 @@ def _child(model: ModelProto, writer: int) -> None:
             if soft != resource.RLIM_INFINITY:
                 cap = min(cap, soft)
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-        inferred, warnings = _infer_here(model)
-        serialized = b"" if inferred is model else inferred.SerializeToString()
-        notes = json.dumps(warnings).encode()
-        view = memoryview(len(serialized).to_bytes(8, "little") + serialized + notes)
+        view = memoryview(pickle.dumps(_infer_table(model)))
         while view:
             view = view[os.write(writer, view) :]
     except BaseException:  # the parent reports a child that sent nothing
         code = 1
     finally:
         os._exit(code)
+
+
+def _infer_table(model: ModelProto) -> Inferred:
+    inferred, warnings = _infer_here(model)
+    return (None if inferred is model else shape_table(inferred)), warnings
 
 
 def _read_all(reader: int, deadline: float) -> bytes | None:
@@ -329,56 +334,71 @@ def _read_all(reader: int, deadline: float) -> bytes | None:
         chunks.append(chunk)
 
 
-def _infer_isolated(model: ModelProto) -> tuple[ModelProto, list[str]]:
-    """_infer_here in a forked child, so onnx's C++ cannot take the analysis down with it:
-    an assertion (SIGABRT), a segfault, a runaway allocation or a hang there becomes a
-    warning and the analysis goes on without inferred shapes."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover  (runs in the child)
-        os.close(reader)
-        _child(model, writer)
-    os.close(writer)
-    try:
-        data = _read_all(reader, time.monotonic() + SHAPE_TIMEOUT)
-    finally:
-        os.close(reader)
-        if data is None:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+class Inference:
+    """onnx shape inference on the skeleton, fenced off from what hostile files do to it.
+
+    The model is first cleaned (in place) of what makes onnx abort or allocate by a declared
+    length, then inferred in a forked child where fork exists, so onnx's C++ cannot take the
+    analysis down: an assertion (SIGABRT), a segfault, a runaway allocation or a hang there
+    becomes a warning and the analysis goes on without inferred shapes. The caller works on
+    meanwhile (on the second core) and calls result() when it needs the shapes.
+    """
+
+    def __init__(self, model: ModelProto) -> None:
+        self.warnings = version_warnings(model) + import_missing_domains(model)
+        self.warnings += defuse_declared_shapes(model) + clear_negative_dims(model)
+        self.pid: int | None = None
+        self.done: Inferred | None = None
+        if not hasattr(os, "fork"):  # pragma: no cover  (Windows)
+            self.done = _infer_table(model)
+            return
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover  (runs in the child)
+            os.close(reader)
+            _child(model, writer)
+        os.close(writer)
+        self.reader, self.pid = reader, pid
+        self.deadline = time.monotonic() + SHAPE_TIMEOUT
+
+    def result(self) -> Inferred:
+        """The shape table (None when inference failed or was cut short) and all warnings."""
+        if self.done is None:
+            data = None
+            try:
+                data = _read_all(self.reader, self.deadline)
+            finally:
+                status = self.close(kill=data is None)
+            self.done = _decode(data, status)
+        table, warnings = self.done
+        return table, self.warnings + warnings
+
+    def close(self, kill: bool = True) -> int:
+        """Reap the child (killed first when `kill`); its wait status, 0 when none is left."""
+        if self.pid is None:
+            return 0
+        os.close(self.reader)
+        if kill:
+            os.kill(self.pid, signal.SIGKILL)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        return status
+
+
+def _decode(data: bytes | None, status: int) -> Inferred:
     if data is None:
-        return model, [
-            f"shape inference took over {SHAPE_TIMEOUT:g} s; shapes and MACs are partial"
-        ]
+        return None, [f"shape inference took over {SHAPE_TIMEOUT:g} s; shapes and MACs are partial"]
     if not data or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         how = (
             signal.Signals(os.WTERMSIG(status)).name
             if os.WIFSIGNALED(status) and os.WTERMSIG(status) in signal.valid_signals()
             else f"exit status {os.waitstatus_to_exitcode(status)}"
         )
-        return model, [f"shape inference crashed ({how}); shapes and MACs are partial"]
-    size = int.from_bytes(data[:8], "little")
-    warnings = [str(w) for w in json.loads(data[8 + size :])]
-    if not size:  # inference failed outright: the model as it was
-        return model, warnings
-    inferred = ModelProto()
-    try:
-        inferred.ParseFromString(data[8 : 8 + size])
-    except DecodeError:
-        return model, [*warnings, "shape inference result unreadable; shapes are partial"]
-    return inferred, warnings
+        return None, [f"shape inference crashed ({how}); shapes and MACs are partial"]
+    table, warnings = pickle.loads(data)  # our own child wrote it: plain lists and tuples
+    return table, warnings
 
 
-def infer(model: ModelProto) -> tuple[ModelProto, list[str]]:
-    """onnx shape inference on the skeleton, fenced off from what hostile files do to it.
-
-    The model is first cleaned of what makes onnx abort or allocate by a declared length (in
-    place), then inferred in a forked child where fork exists (in-process elsewhere).
-    """
-    warnings = version_warnings(model) + import_missing_domains(model)
-    warnings += defuse_declared_shapes(model) + clear_negative_dims(model)
-    if hasattr(os, "fork"):
-        inferred, more = _infer_isolated(model)
-    else:  # pragma: no cover  (Windows)
-        inferred, more = _infer_here(model)
-    return inferred, warnings + more
+def infer(model: ModelProto) -> Inferred:
+    """Inference(model).result(): for callers with nothing to do meanwhile."""
+    return Inference(model).result()

@@ -8,6 +8,7 @@ and external weights alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from onnx import ModelProto, TensorProto
@@ -48,7 +49,11 @@ MAX_ELEMENTS_PER_BYTE = 4
 
 def element_count(dims: Iterable[int]) -> int:
     """Product of dims in Python ints (numpy int64 products wrap), saturating at COUNT_CAP."""
-    values = [int(dim) for dim in dims]
+    values = tuple(map(int, dims))
+    if len(values) <= 64:  # |count| only grows dim by dim: no clamp below the cap
+        count = math.prod(values)
+        if -COUNT_CAP <= count <= COUNT_CAP:
+            return count
     if 0 in values:
         return 0
     count = 1
