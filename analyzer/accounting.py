@@ -43,7 +43,7 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
         if tensor.key not in kind and _quantizes(view, name):
             kind[tensor.key] = "quantization"
     shared = {key for key, names in users.items() if len(names) > 1}
-    marked = tuple(_mark(view, layer, shared) for layer in layers)
+    marked = tuple(_mark(view, layer, shared) for layer in layers) if shared else tuple(layers)
     sums = dict.fromkeys(
         [
             "params",
@@ -76,9 +76,7 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
         else:
             sums["other_constants"] += tensor.elements
             sums["other_bytes"] += tensor.nbytes
-    macs = Poly()
-    for layer in marked:
-        macs = macs + layer.macs
+    macs = Poly.total(layer.macs for layer in marked)
     totals = Totals(**sums, unknown_weights=sum(unknown.values()), macs=macs)
     return marked, totals
 

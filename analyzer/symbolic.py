@@ -40,11 +40,17 @@ class Poly:
     def of(value: int) -> Poly:
         return Poly.product((value,))
 
-    def __add__(self, other: Poly) -> Poly:
-        merged: dict[tuple[str, ...], int] = dict(self.terms)
-        for symbols, coeff in other.terms:
-            merged[symbols] = merged.get(symbols, 0) + coeff
+    @staticmethod
+    def total(polys: Iterable[Poly]) -> Poly:
+        """The sum of many counts in one pass (a model's MACs over 100,000 layers)."""
+        merged: dict[tuple[str, ...], int] = {}
+        for poly in polys:
+            for symbols, coeff in poly.terms:
+                merged[symbols] = merged.get(symbols, 0) + coeff
         return Poly(tuple(sorted((s, c) for s, c in merged.items() if c)))
+
+    def __add__(self, other: Poly) -> Poly:
+        return Poly.total((self, other))
 
     def __mul__(self, other: Poly) -> Poly:
         result = Poly()

@@ -121,6 +121,10 @@ class Constants:
         The ops passed through are kept as parent links, not copied per step: copying a
         growing tuple at each step made a 10,000-node constant chain quadratic.
         """
+        stored = self.view.stored.get(start)
+        if stored is not None and self._budget > 0:  # a weight read directly: most of them
+            self._budget -= 1
+            return Reach(((stored, ()),), ())
         main: dict[str, tuple[StoredTensor, tuple[str, ...]]] = {}
         side: dict[str, tuple[StoredTensor, str]] = {}
         hops: list[tuple[str, int]] = []

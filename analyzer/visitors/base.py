@@ -154,8 +154,15 @@ class Context:
         notes: Iterable[str] = (),
     ) -> LayerTally:
         weights = _dedupe(refs)
-        trainable = sum(w.elements for w in weights if w.kind == "trainable")
-        non_trainable = sum(w.elements for w in weights if w.kind == "non_trainable")
+        trainable = non_trainable = nbytes = 0
+        for weight in weights:
+            if weight.kind == "trainable":
+                trainable += weight.elements
+                nbytes += weight.nbytes
+            elif weight.kind == "non_trainable":
+                non_trainable += weight.elements
+                nbytes += weight.nbytes
+        shapes = self.view.shapes
         return LayerTally(
             name=node.name,
             op_type=node.op_type,
@@ -163,10 +170,10 @@ class Context:
             params=trainable + non_trainable,
             trainable=trainable,
             non_trainable=non_trainable,
-            nbytes=sum(w.nbytes for w in weights if w.kind in PARAM_KINDS),
+            nbytes=nbytes,
             macs=macs if macs is not None else Poly(),
-            input_shapes=tuple(self.shape(n) for n in node.inputs),
-            output_shapes=tuple(self.shape(n) for n in node.outputs),
+            input_shapes=tuple(shapes.get(n) if n else None for n in node.inputs),
+            output_shapes=tuple(shapes.get(n) if n else None for n in node.outputs),
             weights=weights,
             notes=tuple(notes),
         )
