@@ -37,10 +37,10 @@ def topological_order(
                 )
     for name in defined:
         produced.pop(name, None)
-    seen: set[str] = set()
+    seen = {"", *defined}  # the quick check below passes on these; the full one skips them
     for node in nodes:
-        names = _all_inputs(node) if node.attribute else node.input
-        if not seen.issuperset(n for n in names if n in produced):
+        names = list(_all_inputs(node)) if len(node.attribute) else node.input
+        if not seen.issuperset(names) and not seen.issuperset(n for n in names if n in produced):
             break
         seen.update(node.output)
     else:
@@ -88,19 +88,22 @@ def sort_graphs(model: ModelProto) -> None:
         graph, parent = stack.pop()
         checked.append(graph)
         defined = _sort_graph(graph)
-        scope = _Names(set(defined), parent)
+        scope = _Names({"", *defined}, parent)
         scope.names.update(out for node in graph.node for out in node.output if out)
         where = f"graph {quote(graph.name)}: " if graph.name else ""
+        local = scope.names
         for node in graph.node:
-            for name in node.input:
-                if name and not scope.has(name):
-                    label = node.name or node.op_type
-                    raise MalformedGraphError(
-                        "",
-                        f"{short_path(where)}node {quote(label)} consumes undefined tensor "
-                        f"{quote(name)}",
-                    )
-            stack.extend((sub, scope) for sub in subgraphs(node))
+            if not local.issuperset(node.input):  # else an outer scope's name, or undefined
+                for name in node.input:
+                    if name and not scope.has(name):
+                        label = node.name or node.op_type
+                        raise MalformedGraphError(
+                            "",
+                            f"{short_path(where)}node {quote(label)} consumes undefined tensor "
+                            f"{quote(name)}",
+                        )
+            if len(node.attribute):
+                stack.extend((sub, scope) for sub in subgraphs(node))
     seen = {id(graph) for graph in checked}
     for graph in iter_graphs(model):  # function bodies and training graphs: sorted only
         if id(graph) not in seen:
