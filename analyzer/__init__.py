@@ -1,10 +1,30 @@
-"""onnx-audit: exact parameter counts, MACs and architecture advice for ONNX models."""
+"""onnx-audit: exact parameter counts, MACs and architecture advice for ONNX models.
 
-from analyzer.api import analyze
-from analyzer.errors import AuditError
-from analyzer.results import Finding, LayerTally, ModelInfo, Report, Totals, WeightRef
+The public names are imported on first use (PEP 562), so `onnx-audit --version` and usage
+errors never pay for `import onnx`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analyzer.api import analyze
+    from analyzer.errors import AuditError
+    from analyzer.results import Finding, LayerTally, ModelInfo, Report, Totals, WeightRef
 
 __version__ = "0.1.0"
+_LAZY = {
+    "analyze": "analyzer.api",
+    "AuditError": "analyzer.errors",
+    "Finding": "analyzer.results",
+    "LayerTally": "analyzer.results",
+    "ModelInfo": "analyzer.results",
+    "Report": "analyzer.results",
+    "Totals": "analyzer.results",
+    "WeightRef": "analyzer.results",
+}
 __all__ = [
     "AuditError",
     "Finding",
@@ -16,3 +36,16 @@ __all__ = [
     "__version__",
     "analyze",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -6,25 +6,21 @@ could not be analysed (one line on stderr each, a traceback only with --debug).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from analyzer.api import analyze
-from analyzer.diff import diff
 from analyzer.errors import AuditError
 from analyzer.options import PROG, Settings, parse_settings, rule_filter
 from analyzer.policy import Policy, evaluate
-from analyzer.reporters import render
-from analyzer.reporters.diffs import render_diff
-from analyzer.results import Report, Violation
-from analyzer.rules import all_rules
+from analyzer.reporters import reporter
 from analyzer.runner import Limits, Outcome, run_jobs
+
+if TYPE_CHECKING:
+    from analyzer.results import Report
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_MODELS = 4
@@ -42,6 +38,8 @@ class Output:
         self.tmp: Path | None = None
         self.handle: IO[str] = sys.stdout
         if self.target is not None:
+            import tempfile  # noqa: PLC0415  (only with -o FILE)
+
             folder = self.target.parent
             fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=folder)
             self.tmp = Path(tmp)
@@ -84,6 +82,8 @@ def _limits(settings: Settings) -> Limits:
 
 
 def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
+    from analyzer.api import analyze  # noqa: PLC0415  (onnx: after parsing, before the fork)
+
     policy = Policy(
         max_params=settings.max_params,
         max_weight_bytes=settings.max_weight_bytes,
@@ -118,10 +118,11 @@ def _rendered_job(path: str, settings: Settings) -> Callable[[list[str]], tuple[
     """Analyse and render in the child: a rendered text crosses the process boundary faster
     than a pickled 100,000-layer Report."""
     analyse = _report_job(path, settings)
+    render = reporter(settings.format).render  # only this format's module, before the fork
 
     def job(notes: list[str]) -> tuple[str, list[str]]:
         report = analyse(notes)
-        return render(report, settings.format), [v.message for v in report.violations]
+        return render(report), [v.message for v in report.violations]
 
     return job
 
@@ -129,6 +130,7 @@ def _rendered_job(path: str, settings: Settings) -> Callable[[list[str]], tuple[
 def _verify(path: str, report: Report, settings: Settings) -> Report:
     """Run the model in onnxruntime and price each finding; a failed run is a violation."""
     from analyzer import pricing, runtime  # noqa: PLC0415  (onnxruntime stays off the static path)
+    from analyzer.results import Violation  # noqa: PLC0415  (with pricing and runtime)
 
     verification = runtime.verify(path, settings.input_shape, report)
     report = pricing.price_findings(
@@ -162,6 +164,8 @@ def _merge(texts: list[str], fmt: str, single: bool) -> str:
     """Join several models' outputs into one document of the format."""
     if single or not texts:
         return "".join(texts)
+    import json  # noqa: PLC0415  (several models only; --version and usage errors skip it)
+
     if fmt == "json":
         return json.dumps([json.loads(t) for t in texts], indent=2, ensure_ascii=False) + "\n"
     if fmt == "sarif":
@@ -201,6 +205,8 @@ def check(settings: Settings) -> int:
                 _show_failure(outcome, settings.debug)
                 failed = True
                 if fmt == "jsonl":
+                    import json  # noqa: PLC0415  (a failed model in a jsonl stream only)
+
                     record = {
                         "path": outcome.label,
                         "error": {"kind": outcome.error.kind, "message": outcome.error.line()},
@@ -227,6 +233,9 @@ def check(settings: Settings) -> int:
 
 
 def diff_command(settings: Settings) -> int:
+    from analyzer.diff import diff  # noqa: PLC0415  (only for `onnx-audit diff`)
+    from analyzer.reporters.diffs import render_diff  # noqa: PLC0415  (only for `diff`)
+
     jobs = [
         (settings.old, _report_job(settings.old, settings)),
         (settings.new, _report_job(settings.new, settings)),
@@ -257,6 +266,8 @@ def diff_command(settings: Settings) -> int:
 
 
 def info_command(argv: list[str]) -> int:
+    from analyzer.rules import all_rules  # noqa: PLC0415  (imports the analysis: onnx)
+
     if argv[0] == "rules":
         for rule in all_rules():
             flag = " (preview)" if rule.preview else ""

@@ -8,15 +8,16 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer import __version__
 from analyzer.config import config_values, find_pyproject, read_config
 from analyzer.policy import parse_percent, parse_size
-from analyzer.reporters import reporters
-from analyzer.rules import Rule
+from analyzer.reporters import names as format_names
 from analyzer.runner import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
-from analyzer.shapes import parse_input_shape
+
+if TYPE_CHECKING:
+    from analyzer.rules import Rule
 
 PROG = "onnx-audit"
 DEFAULTS: dict[str, Any] = {
@@ -52,6 +53,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """analyzer.shapes.parse_input_shape, imported only when --input-shape is given."""
+    from analyzer import shapes  # noqa: PLC0415  (shapes imports onnx)
+
+    return shapes.parse_input_shape(text)
+
+
 def build_parser(command: str) -> argparse.ArgumentParser:
     """The parser of `check` (default) or `diff`; option defaults are None so config can fill in."""
     usage = {
@@ -79,7 +87,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
             "paths", nargs="+", metavar="MODEL", help="model files or folders (searched for *.onnx)"
         )
     out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=sorted(reporters()), help="output format (default: table)")
+    out.add_argument("--format", choices=format_names(), help="output format (default: table)")
     out.add_argument(
         "-o", "--output", metavar="FILE", help="write the report to FILE (default: stdout)"
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from analyzer.errors import UsageError
-from analyzer.results import Finding, Report, Violation
+
+if TYPE_CHECKING:
+    from analyzer.results import Finding, Report, Violation
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?)([bB]?)\s*$")
 _SCALE = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
@@ -23,6 +25,8 @@ def parse_size(text: str | int) -> int:
     match = _SIZE.match(str(text))
     if not match:
         raise UsageError("", f"bad size {text!r}", "use e.g. 25M, 1.5G, 300k, 2GiB")
+    from decimal import Decimal, InvalidOperation  # noqa: PLC0415  (only for a size given)
+
     number, unit, binary, _ = match.groups()
     base = 1024 if binary else 1000
     try:
@@ -76,6 +80,8 @@ def matches(finding: Finding, selectors: Iterable[str]) -> bool:
 
 def evaluate(report: Report, policy: Policy) -> tuple[Violation, ...]:
     """Every way the report breaks the policy, one Violation each, in a stable order."""
+    from analyzer.results import Violation  # noqa: PLC0415  (parse_size serves --version too)
+
     out: list[Violation] = []
     totals = report.totals
     if policy.max_params is not None and totals.params > policy.max_params:

@@ -2,19 +2,22 @@
 
 protobuf can grow a small hostile file into gigabytes, and an allocation failure inside it may
 be a SIGSEGV rather than a MemoryError: only a separate process with RLIMIT_AS contains that.
-Results come back pickled; the order of results follows the order of the inputs.
+Results come back pickled over a pipe; the order of results follows the order of the inputs.
+Plain os.fork and os.pipe, not multiprocessing: one message per child needs no more, and the
+CLI does not pay for importing it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import math
 import os
+import pickle
+import select
 import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
 from analyzer.errors import AuditError, LimitExceededError
@@ -43,7 +46,7 @@ class Outcome(Generic[T]):
     trace: str = ""
 
 
-def _child(conn: Connection, job: Callable[[list[str]], Any], max_memory: int | None) -> None:
+def _child(writer: int, job: Callable[[list[str]], Any], max_memory: int | None) -> None:
     notes: list[str] = []
     try:
         _silence_stderr()
@@ -51,15 +54,66 @@ def _child(conn: Connection, job: Callable[[list[str]], Any], max_memory: int | 
             import resource  # noqa: PLC0415  (POSIX only; the child exists only where fork does)
 
             resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
-        conn.send(("ok", job(notes), notes, ""))
+        _send(writer, ("ok", job(notes), notes, ""))
     except AuditError as exc:
-        conn.send(("error", exc, notes, traceback.format_exc()))
+        _send(writer, ("error", exc, notes, traceback.format_exc()))
     except MemoryError:
-        conn.send(("memory", None, notes, traceback.format_exc()))
+        _send(writer, ("memory", None, notes, traceback.format_exc()))
     except BaseException as exc:  # report, never die silently
-        conn.send(("crash", f"{type(exc).__name__}: {exc}", notes, traceback.format_exc()))
+        _send(writer, ("crash", f"{type(exc).__name__}: {exc}", notes, traceback.format_exc()))
     finally:
-        conn.close()
+        os.close(writer)
+
+
+def _send(writer: int, message: tuple[str, Any, list[str], str]) -> None:
+    """One message: its length (8 bytes) and the pickle; pickled whole before a byte is sent."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(8, "little") + data)
+    while view:
+        view = view[os.write(writer, view) :]
+
+
+def _read_exactly(reader: int, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(reader, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("the child closed the pipe mid-message")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(reader: int) -> tuple[str, Any, list[str], str]:
+    """The child's message; EOFError when it exited without sending one."""
+    size = int.from_bytes(_read_exactly(reader, 8), "little")
+    message: tuple[str, Any, list[str], str] = pickle.loads(_read_exactly(reader, size))
+    return message
+
+
+def _start(job: Callable[[list[str]], Any], max_memory: int | None) -> tuple[int, int]:
+    """Fork a child running `job`; returns (pid, the pipe end to read its message from)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover  (runs in the child)
+        code = 1  # an exception escaping _child: the parent reports the exit code
+        try:
+            os.close(reader)
+            _child(writer, job, max_memory)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    return pid, reader
+
+
+def _ready(readers: list[int], timeout: float | None) -> set[int]:
+    """The readers with data or a closed pipe, waiting at most `timeout` seconds."""
+    poller = select.poll()
+    for reader in readers:
+        poller.register(reader, select.POLLIN)
+    wait_ms = None if timeout is None else math.ceil(timeout * 1000)
+    return {fd for fd, _ in poller.poll(wait_ms)}
 
 
 def _silence_stderr() -> None:
@@ -103,9 +157,21 @@ def _in_process(label: str, job: Callable[[list[str]], Any]) -> Outcome[Any]:
 class _Running:
     index: int
     label: str
-    proc: Any
-    conn: Connection
+    pid: int
+    reader: int
     deadline: float | None
+    exitcode: int | None = None
+
+    def kill(self) -> None:
+        if self.exitcode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def join(self) -> int:
+        """Wait for the child; its exit code, or -N when signal N ended it."""
+        if self.exitcode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode
 
 
 def run_jobs(
@@ -121,53 +187,52 @@ def run_jobs(
             if progress:
                 progress(done, len(jobs), label)
         return
-    context = multiprocessing.get_context("fork")
     pending = list(enumerate(jobs))
     pending.reverse()
     running: list[_Running] = []
     finished: dict[int, Outcome[Any]] = {}
     next_out = done = 0
-    while pending or running:
-        while pending and len(running) < max(1, workers):
-            index, (label, job) = pending.pop()
-            reader, writer = context.Pipe(duplex=False)
-            proc = context.Process(
-                target=_child, args=(writer, job, limits.max_memory), daemon=True
-            )
-            proc.start()
-            writer.close()
-            deadline = time.monotonic() + limits.timeout if limits.timeout else None
-            running.append(_Running(index, label, proc, reader, deadline))
-        deadlines = [r.deadline for r in running if r.deadline is not None]
-        wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        ready = wait([r.conn for r in running], timeout=wait_for)
-        now = time.monotonic()
-        for item in list(running):
-            outcome: Outcome[Any] | None = None
-            if item.conn in ready:
-                try:
-                    outcome = _decode(item.label, item.conn.recv(), limits)
-                except (EOFError, OSError):
-                    item.proc.join()
-                    outcome = _died(item.label, item.proc.exitcode, limits)
-            elif item.deadline is not None and now >= item.deadline:
-                item.proc.kill()
-                error = LimitExceededError(
-                    item.label, f"resource limit exceeded: over {limits.timeout:g} s"
-                )
-                outcome = Outcome(item.label, None, error)
-            if outcome is None:
-                continue
-            item.conn.close()
-            item.proc.join()
-            running.remove(item)
-            finished[item.index] = outcome
-            done += 1
-            if progress:
-                progress(done, len(jobs), item.label)
-        while next_out in finished:
-            yield finished.pop(next_out)
-            next_out += 1
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                index, (label, job) = pending.pop()
+                pid, reader = _start(job, limits.max_memory)
+                deadline = time.monotonic() + limits.timeout if limits.timeout else None
+                running.append(_Running(index, label, pid, reader, deadline))
+            deadlines = [r.deadline for r in running if r.deadline is not None]
+            wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            ready = _ready([r.reader for r in running], wait_for)
+            now = time.monotonic()
+            for item in list(running):
+                outcome: Outcome[Any] | None = None
+                if item.reader in ready:
+                    try:
+                        outcome = _decode(item.label, _receive(item.reader), limits)
+                    except (EOFError, OSError):
+                        outcome = _died(item.label, item.join(), limits)
+                elif item.deadline is not None and now >= item.deadline:
+                    item.kill()
+                    error = LimitExceededError(
+                        item.label, f"resource limit exceeded: over {limits.timeout:g} s"
+                    )
+                    outcome = Outcome(item.label, None, error)
+                if outcome is None:
+                    continue
+                running.remove(item)
+                os.close(item.reader)
+                item.join()
+                finished[item.index] = outcome
+                done += 1
+                if progress:
+                    progress(done, len(jobs), item.label)
+            while next_out in finished:
+                yield finished.pop(next_out)
+                next_out += 1
+    finally:  # interrupted or abandoned: no child outlives the run
+        for item in running:
+            item.kill()
+            os.close(item.reader)
+            item.join()
 
 
 def _died(label: str, exitcode: int | None, limits: Limits) -> Outcome[Any]:

@@ -26,3 +26,56 @@ def test_static_path_never_imports_onnxruntime() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _modules_after(call: str) -> set[str]:
+    """The modules a fresh interpreter holds after `import analyzer.cli` and `call`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, analyzer.cli\n"
+        f"try:\n    {call}\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_json_path_imports_only_the_json_reporter() -> None:
+    model = str(SAMPLES / "seed_mlp.onnx")
+    loaded = _modules_after(
+        f"analyzer.cli.main([{model!r}, '--format', 'json', '-o', '/dev/null'])"
+    )
+    assert {"analyzer.api", "analyzer.reporters.json_reporter"} <= loaded
+    unwanted = {
+        "analyzer.diff",
+        "analyzer.reporters.csv_reporter",
+        "analyzer.reporters.diffs",
+        "analyzer.reporters.github",
+        "analyzer.reporters.jsonl",
+        "analyzer.reporters.markdown",
+        "analyzer.reporters.netron",
+        "analyzer.reporters.sarif",
+        "analyzer.reporters.table",
+        "decimal",
+        "multiprocessing",
+        "onnxruntime",
+        "tabulate",
+    }
+    assert loaded & unwanted == set()
+
+
+def test_version_imports_no_onnx() -> None:
+    loaded = _modules_after("analyzer.cli.main(['--version'])")
+    assert loaded & {"onnx", "analyzer.api", "analyzer.results", "analyzer.rules"} == set()
+
+
+def test_format_table_names_the_registering_modules() -> None:
+    import importlib
+
+    from analyzer.reporters import MODULES, names, reporter, reporters
+
+    assert names() == sorted(reporters())
+    for name, module in MODULES.items():
+        assert reporter(name).render.__module__ == importlib.import_module(module).__name__

@@ -1,14 +1,19 @@
 """Reporters: pure functions Report -> text, behind one registry.
 
 Reporters never open files, never print and never pick exit codes; the CLI does that.
+A reporter's module is imported the first time its format is asked for: `names()` answers
+from the table below, so the command line knows every format without importing any of them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from analyzer.results import Report
+if TYPE_CHECKING:
+    from analyzer.results import Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +22,18 @@ class Reporter:
     description: str
     render: Callable[[Report], str]
 
+
+MODULES: dict[str, str] = {
+    "csv": "analyzer.reporters.csv_reporter",
+    "github": "analyzer.reporters.github",
+    "json": "analyzer.reporters.json_reporter",
+    "jsonl": "analyzer.reporters.jsonl",
+    "markdown": "analyzer.reporters.markdown",
+    "netron": "analyzer.reporters.netron",
+    "sarif": "analyzer.reporters.sarif",
+    "table": "analyzer.reporters.table",
+}
+"""Format name -> the module whose @add_reporter registers it (imported on first use)."""
 
 _REPORTERS: dict[str, Reporter] = {}
 
@@ -33,23 +50,27 @@ def add_reporter(
     return decorate
 
 
+def names() -> list[str]:
+    """Every format name, sorted, without importing a reporter."""
+    return sorted(MODULES.keys() | _REPORTERS.keys())
+
+
+def reporter(fmt: str) -> Reporter:
+    """The reporter of one format, importing its module on first use (KeyError if unknown)."""
+    if fmt not in _REPORTERS and fmt in MODULES:
+        importlib.import_module(MODULES[fmt])
+    return _REPORTERS[fmt]
+
+
 def reporters() -> dict[str, Reporter]:
+    """Every reporter (imports them all)."""
+    for module in MODULES.values():
+        importlib.import_module(module)
     return dict(_REPORTERS)
 
 
 def render(report: Report, fmt: str) -> str:
-    return _REPORTERS[fmt].render(report)
+    return reporter(fmt).render(report)
 
 
-from analyzer.reporters import (  # noqa: E402, F401  (registers the formats)
-    csv_reporter,
-    github,
-    json_reporter,
-    jsonl,
-    markdown,
-    netron,
-    sarif,
-    table,
-)
-
-__all__ = ["Reporter", "add_reporter", "json_reporter", "jsonl", "render", "reporters", "table"]
+__all__ = ["MODULES", "Reporter", "add_reporter", "names", "render", "reporter", "reporters"]
