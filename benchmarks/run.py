@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    # Byte-compile the package once, as `pip install` does: under PYTHONDONTWRITEBYTECODE (set
+    # on some CI machines) a source checkout would otherwise be recompiled on every run.
+    subprocess.run([args.python, "-m", "compileall", "-q", str(REPO / "analyzer")], check=True)
     metas = sorted(args.models.expanduser().glob("*.json"))
     if args.only:
         metas = [m for m in metas if m.stem in args.only]
