@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from analyzer.reporters import add_reporter
 from analyzer.results import Report
-from analyzer.serialize import dumps, to_data
+from analyzer.serialize import dumps
 
 
 @add_reporter("json", "versioned JSON report (docs/json-report.md)")
 def render_json(report: Report) -> str:
-    return dumps(to_data(report)) + "\n"
+    return dumps(report) + "\n"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from analyzer.reporters import add_reporter
 from analyzer.results import Report
-from analyzer.serialize import to_data
+from analyzer.serialize import encode
 
 
 @add_reporter("jsonl", "one compact JSON report per line (batch runs stream)")
 def render_jsonl(report: Report) -> str:
-    return json.dumps(to_data(report), ensure_ascii=False) + "\n"
+    return encode(report) + "\n"
