@@ -231,13 +231,14 @@ def _propagates(model: ModelProto) -> bool:
 
     Its values start at Shape or Size, or at a node computed from constants alone (Cast or
     Concat of constants, say); constants read directly (initializers, Constant nodes) plain
-    inference reads too. A graph with neither, like a long chain of Add and Mul on weights,
-    is spared the second full pass, as slow as the first.
+    inference reads too. It only carries 0-D and 1-D values, so a node on a weight matrix (the
+    Transpose of a tied embedding) starts nothing. A graph with neither, like a long chain of
+    Add and Mul on weights, is spared the second full pass, as slow as the first.
     """
     graphs = list(iter_graphs(model))
     constants = {""}  # an omitted optional input is no computed value
     for graph in graphs:
-        constants.update(t.name for t in graph.initializer)
+        constants.update(t.name for t in graph.initializer if len(t.dims) <= 1)
         constants.update(s.values.name for s in graph.sparse_initializer)
         constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
     nodes = [node for graph in graphs for node in graph.node]

@@ -84,3 +84,24 @@ def test_the_shape_table_lands_on_the_graphs_it_came_from(path) -> None:
     table = shape_table(inferred)
     assert len(table) == len(graph_walk(model))
     assert build(model, lambda: table).shapes == build(inferred).shapes
+
+
+def test_a_node_on_a_weight_matrix_starts_no_propagation() -> None:
+    """Data propagation carries 0-D and 1-D values only: Transpose of a tied embedding table."""
+    model = _model(
+        """
+        t = Transpose(w)
+        o = MatMul(x, t)
+        """,
+        "float[2,6] x, float[4,6] w",
+    )
+    model.graph.initializer.append(
+        onnx.helper.make_tensor("w", onnx.TensorProto.FLOAT, [4, 6], [0.5] * 24)
+    )
+    del model.graph.input[1:]
+    assert not shapes._propagates(model)
+    model.graph.node[0].CopyFrom(onnx.helper.make_node("Cast", ["v"], ["t"], to=7))
+    model.graph.initializer.append(
+        onnx.helper.make_tensor("v", onnx.TensorProto.FLOAT, [2], [1, 2])
+    )
+    assert shapes._propagates(model)
