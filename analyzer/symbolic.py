@@ -6,6 +6,7 @@ dynamic batch never turns into a silent 0 or a guessed 1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,12 +83,13 @@ class Poly:
             return "0"
         parts = []
         for symbols, coeff in sorted(self.terms, key=lambda t: (-len(t[0]), t[0])):
+            names = "·".join(map(_factor, symbols))
             if not symbols:
                 parts.append(f"{coeff:,}")
             elif coeff == 1:
-                parts.append("·".join(symbols))
+                parts.append(names)
             else:
-                parts.append(f"{coeff:,}·" + "·".join(symbols))
+                parts.append(f"{coeff:,}·{names}")
         return " + ".join(parts)
 
     def to_json(self) -> int | str:
@@ -100,10 +102,44 @@ class Poly:
         if isinstance(data, int):
             return Poly.of(data)
         total = Poly()
-        for part in data.split(" + "):
+        for part in _split(data, " + "):
             dims: list[Dim] = []
-            for factor in part.split("·"):
+            for factor in _split(part, "·"):
                 text = factor.replace(",", "")
-                dims.append(int(text) if text.lstrip("-").isdigit() else factor)
+                if text.lstrip("-").isdigit():
+                    dims.append(int(text))
+                elif factor.startswith("(") and factor.endswith(")"):
+                    dims.append(factor[1:-1])  # a name _factor wrapped
+                else:
+                    dims.append(factor)
             total = total + Poly.product(dims)
         return total
+
+
+_NAME = re.compile(r"[\w.?]+")
+
+
+def _factor(symbol: str) -> str:
+    """A dim name as a factor: exporters name dims by expressions (`((H - 1)//2) + 1`), which
+    read as part of the sum unless parenthesized."""
+    return symbol if _NAME.fullmatch(symbol) else f"({symbol})"
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside parentheses."""
+    parts: list[str] = []
+    depth = start = index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0 and text.startswith(separator, index):
+            parts.append(text[start:index])
+            index += len(separator)
+            start = index
+            continue
+        index += 1
+    parts.append(text[start:])
+    return parts
