@@ -6,7 +6,9 @@ alone; the skeleton is small, so inference stays fast even for multi-GB models.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import math
 import os
 import pickle
 import select
@@ -294,6 +296,7 @@ def _child(model: ModelProto, writer: int) -> None:
     code = 0
     try:
         faulthandler.disable()  # it writes to its own copy of stderr
+        signal.alarm(math.ceil(SHAPE_TIMEOUT) + 1)  # ends it even when nobody waits any more
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)
         size = _address_space()
@@ -380,7 +383,8 @@ class Inference:
             return 0
         os.close(self.reader)
         if kill:
-            os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         return status

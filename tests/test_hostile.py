@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import signal
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -877,6 +878,31 @@ def test_a_hang_inside_shape_inference_is_a_warning(tmp_path, monkeypatch) -> No
     result = analyze(save(matmul(), tmp_path / "m.onnx"))
     assert result.totals.params == 12
     assert "shape inference took over 0.5 s; shapes and MACs are partial" in result.warnings
+
+
+def test_a_hung_shape_child_ends_itself_when_nobody_waits(monkeypatch) -> None:
+    """The analysis child can be killed (timeout) while its inference child hangs in C++."""
+    from analyzer import shapes
+
+    def hang(model: ModelProto) -> tuple[ModelProto, list[str]]:
+        time.sleep(60)
+        return model, []
+
+    monkeypatch.setattr(shapes, "_infer_here", hang)
+    monkeypatch.setattr(shapes, "SHAPE_TIMEOUT", 0.5)
+    inference = shapes.Inference(matmul())
+    pid = inference.pid
+    assert pid is not None
+    deadline = time.monotonic() + 10
+    status = 0
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM
+    inference.pid = None  # reaped here
+    os.close(inference.reader)
 
 
 def test_attribute_of_the_wrong_kind_falls_back_to_the_default(capsys, tmp_path) -> None:
