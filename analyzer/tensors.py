@@ -193,6 +193,7 @@ def check_tensors(model: ModelProto, file_size: int | None = None) -> None:
 
 def _forged_marker(model: ModelProto) -> str | None:
     for tensor in iter_tensors(model):
-        if any(entry.key == MARK_KEY for entry in tensor.external_data):
+        entries = tensor.external_data
+        if len(entries) and any(entry.key == MARK_KEY for entry in entries):
             return tensor.name
     return None
