@@ -13,11 +13,12 @@ from analyzer import loader, shapes
 from analyzer.accounting import account
 from analyzer.errors import AuditError
 from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, ShapeTable, build
+from analyzer.graph import ModelView, build
 from analyzer.notes import exporter_notes
 from analyzer.order import sort_graphs
 from analyzer.results import LayerTally, ModelInfo, Report
 from analyzer.rules import Options, Rule, RuleContext, run
+from analyzer.shapetable import ShapeTable
 from analyzer.visitors import Context, fallback, lookup
 from analyzer.weights import Constants
 

@@ -17,8 +17,6 @@ from onnx import (
     NodeProto,
     SparseTensorProto,
     TensorProto,
-    TypeProto,
-    ValueInfoProto,
 )
 
 from analyzer import dtypes
@@ -26,8 +24,8 @@ from analyzer.errors import MalformedGraphError, quote
 from analyzer.functions import STORED_KEY, function_key
 from analyzer.loader import EMBEDDED, dims_text, element_count
 from analyzer.order import short_path as _short
-from analyzer.protowalk import subgraphs
 from analyzer.results import Shape
+from analyzer.shapetable import MAX_RANK, ShapeTable, ValueShape, graph_values, value_shape
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
 _NO_ATTRS: Mapping[str, Any] = {}
@@ -118,60 +116,6 @@ def _attr_value(attr: AttributeProto) -> Any:
     if kind == AttributeProto.STRINGS:
         return tuple(s.decode("utf-8", "replace") for s in attr.strings)
     return None  # tensors and graphs are handled as stored tensors and subgraphs
-
-
-MAX_RANK = 1024
-"""Shapes of more dims are treated as unknown: no real tensor has them, and MAC products over
-a hostile file's 100,000 huge dims would cost quadratic time in big-int arithmetic."""
-
-
-def _shape_of(type_proto: TypeProto) -> Shape | None:
-    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
-        return None
-    if len(type_proto.tensor_type.shape.dim) > MAX_RANK:
-        return None
-    dims: list[int | str] = []
-    for dim in type_proto.tensor_type.shape.dim:
-        if dim.HasField("dim_value") and dim.dim_value >= 0:
-            dims.append(dim.dim_value)
-        elif dim.HasField("dim_param") and dim.dim_param:
-            dims.append(dim.dim_param)
-        else:
-            dims.append("?")
-    return tuple(dims)
-
-
-ValueShape = tuple[str, Shape | None, int, int]
-"""A graph value's name, shape (None when unknown or over MAX_RANK), element type and rank."""
-ShapeTable = list[list[ValueShape]]
-"""The value_info and outputs of every graph, in graph_walk order."""
-
-
-def _value_shape(value: ValueInfoProto) -> ValueShape:
-    tensor_type = value.type.tensor_type
-    rank = len(tensor_type.shape.dim) if tensor_type.HasField("shape") else 0
-    return value.name, _shape_of(value.type), tensor_type.elem_type, rank
-
-
-def graph_walk(model: ModelProto) -> list[GraphProto]:
-    """The main graph, then each node's subgraphs depth first, in node order: build's order."""
-    order: list[GraphProto] = []
-    stack: list[Iterator[GraphProto]] = [iter([model.graph])]
-    while stack:
-        graph = next(stack[-1], None)
-        if graph is None:
-            stack.pop()
-            continue
-        order.append(graph)
-        stack.append(sub for node in graph.node if node.attribute for sub in subgraphs(node))
-    return order
-
-
-def shape_table(model: ModelProto) -> ShapeTable:
-    """What inference learned, as plain data: it crosses from the inferring child by pipe."""
-    return [
-        [_value_shape(v) for v in [*graph.value_info, *graph.output]] for graph in graph_walk(model)
-    ]
 
 
 def _location(tensor: TensorProto) -> str:
@@ -296,7 +240,7 @@ class _Builder:
     def value_shapes(self, table: ShapeTable | None) -> None:
         """Inferred (else declared) shapes of each graph's values, by the graph's own names."""
         if table is None or len(table) != len(self.graphs):
-            table = [[_value_shape(v) for v in [*g.value_info, *g.output]] for g, _ in self.graphs]
+            table = [graph_values(graph) for graph, _ in self.graphs]
         for (_, scope), values in zip(self.graphs, table, strict=True):
             for value in values:
                 known = scope.names.get(value[0])
@@ -343,7 +287,7 @@ class _Builder:
             name = self.define(scope, value.name, where)
             if scope.parent is not None:
                 self.subgraph_inputs.add(name)
-            self.set_shape(name, _value_shape(value))
+            self.set_shape(name, value_shape(value))
         node_list = graph.node  # sort_graphs() ordered them before shape inference
         pending: list[tuple[GraphProto, _Scope, str]] = []
         local_names = scope.names

@@ -21,8 +21,8 @@ import onnx
 from onnx import ModelProto, ValueInfoProto
 
 from analyzer.errors import UsageError, quote
-from analyzer.graph import ShapeTable, shape_table
 from analyzer.protowalk import iter_graphs
+from analyzer.shapetable import ShapeTable, shape_table
 
 Inferred = tuple[ShapeTable | None, list[str]]
 """The shape table of the inferred model (None when inference failed) and the warnings."""

@@ -8,8 +8,9 @@ from onnx import parser
 
 from analyzer import loader, shapes
 from analyzer.functions import inline_local_functions
-from analyzer.graph import build, graph_walk, shape_table
+from analyzer.graph import build
 from analyzer.order import sort_graphs
+from analyzer.shapetable import graph_walk, shape_table
 from tests.conftest import SAMPLES
 
 
