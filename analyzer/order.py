@@ -28,23 +28,40 @@ def topological_order(
     `defined` are the graph's inputs and initializers: a node output reusing one of them, or
     another node's output, is a tensor defined twice (reported as such, not as a cycle).
     """
+    return _order(nodes, where, list(defined))[0]
+
+
+def _order(nodes: list[NodeProto], where: str, defined: list[str]) -> tuple[list[NodeProto], bool]:
+    """topological_order, and whether every input is defined in this graph before its use.
+
+    One pass over the nodes settles the common case (an exporter's sorted, self-contained
+    graph); names from outer scopes or a node out of order send it to the exact check.
+    """
     produced: dict[str, int] = dict.fromkeys(defined, -1)
+    seen = {"", *defined}
+    local = True
     for index, node in enumerate(nodes):
+        if local and not seen.issuperset(_all_inputs(node) if len(node.attribute) else node.input):
+            local = False
         for out in node.output:
             if out and produced.setdefault(out, index) != index:
                 raise MalformedGraphError(
                     "", f"{short_path(where)}tensor {quote(out)} is defined twice"
                 )
+        if local:
+            seen.update(node.output)
+    if local:
+        return nodes, True
     for name in defined:
         produced.pop(name, None)
-    seen = {"", *defined}  # the quick check below passes on these; the full one skips them
+    seen = set()
     for node in nodes:
-        names = list(_all_inputs(node)) if len(node.attribute) else node.input
-        if not seen.issuperset(names) and not seen.issuperset(n for n in names if n in produced):
+        names = _all_inputs(node) if len(node.attribute) else node.input
+        if not seen.issuperset(n for n in names if n in produced):
             break
         seen.update(node.output)
     else:
-        return nodes
+        return nodes, False
     needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
     waiting = [len(sources) for sources in needs]
     users: list[list[int]] = [[] for _ in nodes]
@@ -71,7 +88,7 @@ def topological_order(
         raise MalformedGraphError(
             "", f"{short_path(where)}the graph has a cycle through node {quote(label)}"
         )
-    return [nodes[i] for i in order]
+    return [nodes[i] for i in order], False
 
 
 def sort_graphs(model: ModelProto) -> None:
@@ -87,13 +104,11 @@ def sort_graphs(model: ModelProto) -> None:
     while stack:
         graph, parent = stack.pop()
         checked.append(graph)
-        defined = _sort_graph(graph)
-        scope = _Names({"", *defined}, parent)
-        scope.names.update(out for node in graph.node for out in node.output if out)
+        names, local = _sort_graph(graph)
+        scope = _Names(names, parent)
         where = f"graph {quote(graph.name)}: " if graph.name else ""
-        local = scope.names
         for node in graph.node:
-            if not local.issuperset(node.input):  # else an outer scope's name, or undefined
+            if not local and not names.issuperset(node.input):  # an outer name, or undefined
                 for name in node.input:
                     if name and not scope.has(name):
                         label = node.name or node.op_type
@@ -124,17 +139,20 @@ class _Names:
         return False
 
 
-def _sort_graph(graph: GraphProto) -> list[str]:
-    """Sort one graph in place; returns the names its inputs and initializers define."""
+def _sort_graph(graph: GraphProto) -> tuple[set[str], bool]:
+    """Sort one graph in place; returns the names it defines (inputs, initializers, node
+    outputs) and whether each node reads only names defined before it in this graph."""
     nodes = list(graph.node)
     defined = [v.name for v in graph.input] + [t.name for t in graph.initializer]
     defined += [s.values.name for s in graph.sparse_initializer]
     where = f"graph {quote(graph.name)}: " if graph.name else ""
-    ordered = topological_order(nodes, where, defined)
+    ordered, local = _order(nodes, where, defined)
     if ordered is not nodes:
         del graph.node[:]
         graph.node.extend(ordered)
-    return defined
+    names = {"", *defined}
+    names.update(out for node in ordered for out in node.output)
+    return names, local
 
 
 def _all_inputs(node: NodeProto) -> Iterator[str]:
