@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tabulate import tabulate
 
 from analyzer import analyze
 from analyzer.reporters import render, reporters
@@ -22,6 +23,7 @@ from analyzer.reporters.github import escape_data, escape_property
 from analyzer.reporters.markdown import escape
 from analyzer.reporters.netron import SIGNATURE
 from analyzer.reporters.sarif import artifact_uri
+from analyzer.reporters.table import simple_table
 from analyzer.results import (
     Finding,
     LayerTally,
@@ -416,3 +418,20 @@ def test_no_reporter_crashes(report: Report) -> None:
     assert [row["layer"] for row in rows] == [layer.name for layer in report.layers]
     lines = outputs["github"].split("\n")
     assert lines[-1] == "" and len(lines) - 1 == len(report.findings) + len(report.violations)
+
+
+_cell = st.one_of(
+    st.text(alphabet=" abc(),·-#0123456789", max_size=12),  # the fast path
+    st.text(max_size=8),  # anything: line breaks, escape codes, wide characters
+)
+
+
+@given(st.lists(st.lists(_cell, min_size=5, max_size=5), max_size=6))
+def test_simple_table_is_tabulates_simple_format(rows: list[list[str]]) -> None:
+    """The layer table's own writer gives tabulate's text, byte for byte, for any cells."""
+    headers = ["Layer (op)", "Output shape", "Param #", "MACs", "Shared"]
+    align = ("left", "left", "right", "right", "left")
+    expected = tabulate(
+        rows, headers=headers, tablefmt="simple", disable_numparse=True, colalign=align
+    )
+    assert simple_table(rows, headers, align) == expected

@@ -72,6 +72,33 @@ def verification_lines(report: Report) -> list[str]:
     return lines
 
 
+def simple_table(rows: list[list[str]], headers: list[str], align: tuple[str, ...]) -> str:
+    """tabulate's "simple" format, written directly when every cell is plain printable text.
+
+    tabulate spends about 30 µs a row (1.5 s for a 50,000-layer model); plain cells need only
+    widths and padding. Cells with line breaks, escape codes or other than ASCII and "·" go to
+    tabulate, which knows how to measure them, and so does an empty table.
+    """
+    cells = [[cell.strip() for cell in row] for row in rows]
+    text = "".join(cell for row in cells for cell in row)
+    if not rows or not (text.replace("·", "").isascii() and text.isprintable()):
+        return tabulate(
+            rows, headers=headers, tablefmt="simple", disable_numparse=True, colalign=align
+        )
+    widths = [len(header) + 2 for header in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+
+    def line(row: list[str]) -> str:
+        padded = (
+            cell.ljust(width) if side == "left" else cell.rjust(width)
+            for cell, width, side in zip(row, widths, align, strict=True)
+        )
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
+
+
 @add_reporter("table", "terminal summary, like Keras' model.summary() (default)")
 def render_table(report: Report) -> str:
     info = report.model
@@ -89,12 +116,10 @@ def render_table(report: Report) -> str:
         ]
         for layer in report.layers
     ]
-    table = tabulate(
+    table = simple_table(
         rows,
-        headers=["Layer (op)", "Output shape", "Param #", "MACs", "Shared"],
-        tablefmt="simple",
-        disable_numparse=True,
-        colalign=("left", "left", "right", "right", "left"),
+        ["Layer (op)", "Output shape", "Param #", "MACs", "Shared"],
+        ("left", "left", "right", "right", "left"),
     )
     t = report.totals
     totals = [
