@@ -17,7 +17,6 @@ from analyzer.results import Finding, LayerTally, Pricing, Report, Violation
 
 _ESCAPED = re.compile(r"([\\`*_\[\]|~])")
 _BLOCK_START = re.compile(r"^([#+=-]|\d{1,9}[.)](?=\s|$))")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def escape(text: str) -> str:
@@ -30,7 +29,7 @@ def escape(text: str) -> str:
     """
     flat = " ".join(text.splitlines()).strip() if text else ""
     flat = _ESCAPED.sub(r"\\\1", flat)
-    flat = "".join(_HTML.get(char, char) for char in flat)
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BLOCK_START.sub(lambda m: f"{m.group(0)[:-1]}\\{m.group(0)[-1]}", flat, count=1)
 
 

@@ -32,11 +32,11 @@ carry their path prefix, do not match the node's own name.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from analyzer.reporters import add_reporter
 from analyzer.results import Finding, LayerTally, Report
+from analyzer.serialize import dumps
 
 SIGNATURE: Final = "netron:attachment"
 
@@ -102,4 +102,4 @@ def to_attachment(report: Report) -> dict[str, Any]:
 
 @add_reporter("netron", "Netron attachment: per-node metrics and findings (open as *.json)")
 def render_netron(report: Report) -> str:
-    return json.dumps(to_attachment(report), indent=2, ensure_ascii=False) + "\n"
+    return dumps(to_attachment(report)) + "\n"  # one line per metric: json's indent is slow
