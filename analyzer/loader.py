@@ -222,7 +222,8 @@ READERS = ("auto", "plain", "skeleton")
 
 def _skeleton(path: Path) -> ModelProto:
     """read_skeleton, with its wire-format errors told in the loader's terms."""
-    from analyzer.skeleton import WireFormatError, read_skeleton  # noqa: PLC0415  (imports loader)
+    from analyzer.skeleton import read_skeleton  # noqa: PLC0415  (imports loader)
+    from analyzer.wire import WireFormatError  # noqa: PLC0415  (with the skeleton reader)
 
     try:
         return read_skeleton(path)

@@ -25,9 +25,19 @@ from onnx import ModelProto
 from analyzer import loader  # attributes read at call time: loader may import this module
 from analyzer.errors import NotFoundError
 from analyzer.protowalk import iter_tensors
+from analyzer.wire import (
+    Source,
+    WireFormatError,
+    close_field,
+    copy_range,
+    encode_varint,
+    header,
+    int32,
+    int64,
+    open_field,
+    skip,
+)
 
-CHUNK = 64 * 1024
-"""Bytes read ahead at a time; small, so skipping a payload wastes at most this much I/O."""
 INLINE_BYTES = 16 * 1024
 """Fields up to this size are read whole and stripped by the plain path (protobuf speed for
 graphs of many small nodes); larger ones are walked so their payloads are never read."""
@@ -79,186 +89,6 @@ _NAME = 8
 _EXTERNAL_DATA = 13
 _DATA_LOCATION = 14
 _EXTERNAL = 1
-_PLACEHOLDER = b"\x80\x80\x80\x80\x00"
-"""A 5-byte (padded) varint length, patched once the submessage's new length is known."""
-_SIZE_VARINT_BYTES = 5
-
-
-class WireFormatError(ValueError):
-    """The file is not a well-formed protobuf message: truncated, bad varint, bad length.
-
-    `kind` is "truncated" when a field runs past the end of the file, "depth" when messages
-    nest deeper than protobuf parses, "corrupt" otherwise: enough to pick the loader's error.
-    """
-
-    def __init__(self, offset: int, reason: str, kind: str = "corrupt") -> None:
-        self.offset = offset
-        self.reason = reason
-        self.kind = kind
-        super().__init__(f"{kind} protobuf at byte {offset:,}: {reason}")
-
-
-class _Source:
-    """A read-ahead window over a file descriptor; bytes outside the walked fields stay unread."""
-
-    __slots__ = ("buf", "end", "fd", "forged", "size", "start")
-
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd = fd
-        self.size = size
-        self.buf = b""
-        self.start = 0
-        self.end = 0
-        self.forged: str | None = None
-        """Name of a tensor whose input already carries the loader's marker (read_model
-        refuses those: the marker is reserved)."""
-
-    def error(self, pos: int, limit: int, reason: str) -> WireFormatError:
-        """A WireFormatError, "truncated" when the field was cut by the end of the file."""
-        return WireFormatError(pos, reason, "truncated" if limit >= self.size else "corrupt")
-
-    def _pread(self, pos: int, count: int) -> bytes:
-        parts: list[bytes] = []
-        while count > 0:
-            part = os.pread(self.fd, min(count, 1 << 30), pos)
-            if not part:
-                raise WireFormatError(pos, "file shrank while being read")
-            parts.append(part)
-            pos += len(part)
-            count -= len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def _fill(self, pos: int) -> None:
-        self.buf = self._pread(pos, min(CHUNK, self.size - pos))
-        self.start = pos
-        self.end = pos + len(self.buf)
-
-    def read(self, pos: int, count: int) -> bytes:
-        """Bytes [pos, pos+count); callers have checked the range lies inside the file."""
-        if self.start <= pos and pos + count <= self.end:
-            return self.buf[pos - self.start : pos - self.start + count]
-        if count >= CHUNK:
-            return self._pread(pos, count)
-        self._fill(pos)
-        return self.buf[:count]
-
-    def varint(self, pos: int, limit: int) -> tuple[int, int]:
-        """Decode the varint at pos, which must end before limit; returns (value, next pos)."""
-        if pos >= limit:
-            raise self.error(pos, limit, "varint runs past the end of its message")
-        if pos < self.start or min(pos + 10, limit) > self.end:
-            self._fill(pos)
-        buf = self.buf
-        i = pos - self.start
-        byte = buf[i]
-        if byte < 0x80:
-            return byte, pos + 1
-        value = byte & 0x7F
-        for k in range(1, 10):
-            if pos + k >= limit:
-                raise self.error(pos, limit, "varint runs past the end of its message")
-            byte = buf[i + k]
-            value |= (byte & 0x7F) << (7 * k)
-            if byte < 0x80:
-                return value & 0xFFFF_FFFF_FFFF_FFFF, pos + k + 1
-        raise WireFormatError(pos, "varint longer than 10 bytes")
-
-    def tag(self, pos: int, limit: int) -> tuple[int, int, int]:
-        """Decode a field tag as protobuf does; returns (field number, wire type, next pos)."""
-        tag, nxt = self.varint(pos, limit)
-        if nxt - pos > _SIZE_VARINT_BYTES or tag > 0xFFFF_FFFF or tag >> 3 == 0:
-            raise WireFormatError(pos, f"invalid field tag {tag}")
-        return tag >> 3, tag & 7, nxt
-
-    def length(self, pos: int, limit: int) -> tuple[int, int]:
-        """Decode a length prefix and check the body fits before limit: (body end, body start)."""
-        size, nxt = self.varint(pos, limit)
-        if nxt - pos > _SIZE_VARINT_BYTES and size < 1 << 35:
-            raise WireFormatError(pos, "over-long length varint")
-        if size > limit - nxt:
-            raise self.error(pos, limit, f"length {size:,} runs past the end of its message")
-        return nxt + size, nxt
-
-
-def _skip(src: _Source, pos: int, limit: int, field: int, wire: int) -> int:
-    """Position after the body of a field whose tag ended at pos (groups are skipped whole)."""
-    if wire == 0:
-        return src.varint(pos, limit)[1]
-    if wire == 2:
-        return src.length(pos, limit)[0]
-    if wire in (1, 5):
-        end = pos + (8 if wire == 1 else 4)
-        if end > limit:
-            raise src.error(pos, limit, "fixed-width field runs past the end of its message")
-        return end
-    if wire == 3:
-        open_groups = [field]
-        while open_groups:
-            if pos >= limit:
-                raise src.error(pos, limit, "unterminated group")
-            at = pos
-            inner, inner_wire, pos = src.tag(pos, limit)
-            if inner_wire == 4:
-                if inner != open_groups.pop():
-                    raise WireFormatError(at, "mismatched end-group tag")
-            elif inner_wire == 3:
-                open_groups.append(inner)
-            else:
-                pos = _skip(src, pos, limit, inner, inner_wire)
-        return pos
-    raise WireFormatError(pos, f"invalid wire type {wire} for field {field}")
-
-
-def encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _header(field: int) -> bytes:
-    return encode_varint((field << 3) | 2)
-
-
-def _open(out: bytearray, field: int) -> tuple[int, int]:
-    """Start a length-delimited submessage in out; returns (placeholder pos, body start)."""
-    out += _header(field)
-    at = len(out)
-    out += _PLACEHOLDER
-    return at, len(out)
-
-
-def _close(out: bytearray, at: int, body: int) -> None:
-    """Patch the placeholder with the body's final length (padded varints parse fine)."""
-    size = len(out) - body
-    if size >= 1 << 35:
-        raise WireFormatError(0, "skeleton submessage too large")
-    out[at : at + 5] = bytes(
-        (
-            (size & 0x7F) | 0x80,
-            ((size >> 7) & 0x7F) | 0x80,
-            ((size >> 14) & 0x7F) | 0x80,
-            ((size >> 21) & 0x7F) | 0x80,
-            size >> 28,
-        )
-    )
-
-
-def _copy(src: _Source, out: bytearray, start: int, end: int) -> None:
-    if end > start:
-        out += src.read(start, end - start)
-
-
-def _int32(value: int) -> int:
-    """protobuf reads an enum varint as int32 (the low 32 bits)."""
-    value &= 0xFFFF_FFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def _int64(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _is_large(dims: list[int]) -> bool:
@@ -283,12 +113,12 @@ def _markers(raw_len: int | None) -> bytes:
         entry = bytearray()
         for field, text in ((1, key), (2, value)):
             data = text.encode()
-            entry += _header(field) + encode_varint(len(data)) + data
-        out += _header(13) + encode_varint(len(entry)) + entry
+            entry += header(field) + encode_varint(len(data)) + data
+        out += header(13) + encode_varint(len(entry)) + entry
     return bytes(out)
 
 
-def _is_marker_entry(src: _Source, start: int, end: int) -> bool:
+def _is_marker_entry(src: Source, start: int, end: int) -> bool:
     """Whether the StringStringEntryProto in [start, end) has the loader's marker as its key."""
     marker = loader.MARK_KEY.encode()
     found = False
@@ -300,17 +130,17 @@ def _is_marker_entry(src: _Source, start: int, end: int) -> bool:
             found = stop - body == len(marker) and src.read(body, len(marker)) == marker
             pos = stop
         else:
-            pos = _skip(src, pos, end, num, wire)
+            pos = skip(src, pos, end, num, wire)
     return found
 
 
-def _emit_tensor(src: _Source, out: bytearray, field: int, segments: list[tuple[int, int]]) -> None:
+def _emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[int, int]]) -> None:
     """Copy one TensorProto (possibly split over merged occurrences), stripping it if large.
 
     Non-payload fields go out as they come; payload ranges are remembered and copied or replaced
     by markers once the whole message (dims and data_location may come last) has been seen.
     """
-    at, body = _open(out, field)
+    at, body = open_field(out, field)
     dims: list[int] = []
     name = (0, 0)
     forged = False
@@ -324,12 +154,12 @@ def _emit_tensor(src: _Source, out: bytearray, field: int, segments: list[tuple[
             num, wire, pos = src.tag(pos, seg_end)
             if num == _DIMS and wire == 0:
                 value, pos = src.varint(pos, seg_end)
-                dims.append(_int64(value))
+                dims.append(int64(value))
             elif num == _DIMS and wire == 2:
                 end, pos = src.length(pos, seg_end)
                 while pos < end:
                     value, pos = src.varint(pos, end)
-                    dims.append(_int64(value))
+                    dims.append(int64(value))
             elif num in (_NAME, _EXTERNAL_DATA) and wire == 2:
                 pos, body_start = src.length(pos, seg_end)
                 if num == _NAME:
@@ -338,8 +168,8 @@ def _emit_tensor(src: _Source, out: bytearray, field: int, segments: list[tuple[
                     forged = forged or _is_marker_entry(src, body_start, pos)
             elif num == _DATA_LOCATION and wire == 0:
                 value, pos = src.varint(pos, seg_end)
-                if _int32(value) in (0, _EXTERNAL):
-                    location = _int32(value)
+                if int32(value) in (0, _EXTERNAL):
+                    location = int32(value)
             elif num in _PAYLOAD and wire in _PAYLOAD[num][0]:
                 width = _PAYLOAD[num][1]
                 if wire == 2:
@@ -350,30 +180,30 @@ def _emit_tensor(src: _Source, out: bytearray, field: int, segments: list[tuple[
                         raw_len = end - body_start
                     pos = end
                 else:
-                    pos = _skip(src, pos, seg_end, num, wire)
-                _copy(src, out, pending, start)
+                    pos = skip(src, pos, seg_end, num, wire)
+                copy_range(src, out, pending, start)
                 pending = pos
                 if payload and payload[-1][1] == start:
                     payload[-1][1] = pos
                 else:
                     payload.append([start, pos])
             else:
-                pos = _skip(src, pos, seg_end, num, wire)
-        _copy(src, out, pending, seg_end)
+                pos = skip(src, pos, seg_end, num, wire)
+        copy_range(src, out, pending, seg_end)
     if forged and src.forged is None:
         src.forged = src.read(name[0], min(name[1] - name[0], 4096)).decode(
             "utf-8", "backslashreplace"
         )
     if location == _EXTERNAL or not _is_large(dims):
         for start, end in payload:
-            _copy(src, out, start, end)
+            copy_range(src, out, start, end)
     else:
         out += _markers(raw_len)
-    _close(out, at, body)
+    close_field(out, at, body)
 
 
 def _scan(
-    src: _Source, segments: list[tuple[int, int]], wanted: tuple[int, ...]
+    src: Source, segments: list[tuple[int, int]], wanted: tuple[int, ...]
 ) -> tuple[dict[int, list[tuple[int, int]]], int]:
     """Headers-only pass: body ranges of the wanted message fields, and the AttributeType."""
     found: dict[int, list[tuple[int, int]]] = {}
@@ -388,16 +218,16 @@ def _scan(
                 pos = end
             elif num == _ATTR_TYPE_FIELD and wire == 0:
                 value, pos = src.varint(pos, seg_end)
-                if _int32(value) in _ATTR_TYPES:
-                    attr_type = _int32(value)
+                if int32(value) in _ATTR_TYPES:
+                    attr_type = int32(value)
             else:
-                pos = _skip(src, pos, seg_end, num, wire)
+                pos = skip(src, pos, seg_end, num, wire)
     return found, attr_type
 
 
-def _emit_sparse(src: _Source, out: bytearray, field: int, segments: list[tuple[int, int]]) -> None:
+def _emit_sparse(src: Source, out: bytearray, field: int, segments: list[tuple[int, int]]) -> None:
     """Copy one SparseTensorProto, handing its values and indices tensors to _emit_tensor."""
-    at, body = _open(out, field)
+    at, body = open_field(out, field)
     merged, _ = _scan(src, segments, _SINGULAR[_SPARSE])
     done: set[int] = set()
     for seg_start, seg_end in segments:
@@ -405,15 +235,15 @@ def _emit_sparse(src: _Source, out: bytearray, field: int, segments: list[tuple[
         while pos < seg_end:
             start = pos
             num, wire, pos = src.tag(pos, seg_end)
-            pos = _skip(src, pos, seg_end, num, wire)
+            pos = skip(src, pos, seg_end, num, wire)
             if wire == 2 and num in merged:
-                _copy(src, out, pending, start)
+                copy_range(src, out, pending, start)
                 pending = pos
                 if num not in done:
                     done.add(num)
                     _emit_tensor(src, out, num, merged[num])
-        _copy(src, out, pending, seg_end)
-    _close(out, at, body)
+        copy_range(src, out, pending, seg_end)
+    close_field(out, at, body)
 
 
 def _rejected(exc: Exception) -> WireFormatError:
@@ -421,7 +251,7 @@ def _rejected(exc: Exception) -> WireFormatError:
     return WireFormatError(0, f"protobuf rejected the model: {exc}", kind)
 
 
-def _plain(src: _Source, kind: int, data: bytes) -> bytes:
+def _plain(src: Source, kind: int, data: bytes) -> bytes:
     """Strip a small run of fields with the plain path itself: parse, strip_payloads, serialize.
 
     The run holds whole fields of one message of the given kind. Wrapping it at the same place
@@ -483,17 +313,17 @@ class _Frame:
         self.pending = self.pos
 
 
-def _flush(src: _Source, out: bytearray, frame: _Frame, upto: int) -> None:
+def _flush(src: Source, out: bytearray, frame: _Frame, upto: int) -> None:
     """Emit the pending run of fields up to upto."""
     if frame.dirty:
         out += _plain(src, frame.kind, src.read(frame.pending, upto - frame.pending))
         frame.dirty = False
     else:
-        _copy(src, out, frame.pending, upto)
+        copy_range(src, out, frame.pending, upto)
     frame.pending = upto
 
 
-def _fast_run(src: _Source, frame: _Frame) -> None:
+def _fast_run(src: Source, frame: _Frame) -> None:
     """Extend the frame's pending run over small fields whose headers sit in the read window.
 
     The same decisions as _advance's slow path, with varints decoded inline: graphs of
@@ -558,7 +388,7 @@ def _fast_run(src: _Source, frame: _Frame) -> None:
     frame.dirty = dirty
 
 
-def _advance(src: _Source, out: bytearray, frame: _Frame) -> _Frame | None:
+def _advance(src: Source, out: bytearray, frame: _Frame) -> _Frame | None:
     """Copy fields of frame until a child frame must be entered (returned) or the frame ends."""
     children = frame.children
     batch = frame.kind != _ATTR and INLINE_BYTES > 0
@@ -579,7 +409,7 @@ def _advance(src: _Source, out: bytearray, frame: _Frame) -> _Frame | None:
         num, wire, pos = src.tag(start, limit)
         kind = children.get(num) if wire == 2 else None
         if kind is None:
-            frame.pos = _skip(src, pos, limit, num, wire)
+            frame.pos = skip(src, pos, limit, num, wire)
             continue
         end, body = src.length(pos, limit)
         if batch and end - start <= INLINE_BYTES:
@@ -602,15 +432,15 @@ def _advance(src: _Source, out: bytearray, frame: _Frame) -> _Frame | None:
             _emit_sparse(src, out, num, segments)
         elif kind == _GRAPH and end - start <= INLINE_BYTES:
             data = _plain(src, _GRAPH, src.read(body, end - body))
-            out += _header(num) + encode_varint(len(data)) + data
+            out += header(num) + encode_varint(len(data)) + data
         elif kind == _ATTR:
             found, attr_type = _scan(src, segments, _SINGULAR[_ATTR])
             attr_children = _ATTR_CHILDREN.get(attr_type, {})
             singular = {n: found[n] for n in attr_children if n in _SINGULAR[_ATTR] and n in found}
-            at, first = _open(out, num)
+            at, first = open_field(out, num)
             return _Frame(_ATTR, attr_children, segments, at, first, merged=singular)
         else:
-            at, first = _open(out, num)
+            at, first = open_field(out, num)
             return _Frame(kind, _CHILDREN[kind], segments, at, first)
 
 
@@ -620,7 +450,7 @@ def skeleton_bytes(fd: int, size: int) -> tuple[bytearray, str | None]:
 
     An explicit stack of frames, so hostile nesting costs memory, not Python recursion.
     """
-    src = _Source(fd, size)
+    src = Source(fd, size)
     out = bytearray()
     stack = [_Frame(_MODEL, _CHILDREN[_MODEL], [(0, size)], -1, 0)]
     while stack:
@@ -634,7 +464,7 @@ def skeleton_bytes(fd: int, size: int) -> tuple[bytearray, str | None]:
             continue
         done = stack.pop()
         if done.at >= 0:
-            _close(out, done.at, done.body)
+            close_field(out, done.at, done.body)
     return out, src.forged
 
 

@@ -21,7 +21,8 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from analyzer import skeleton
 from analyzer.errors import AuditError, NotOnnxError, TruncatedError
 from analyzer.loader import KEEP_ELEMENTS, read_model, strip_payloads
-from analyzer.skeleton import WireFormatError, read_skeleton
+from analyzer.skeleton import read_skeleton
+from analyzer.wire import CHUNK, WireFormatError
 
 BIG = KEEP_ELEMENTS + 1
 
@@ -290,7 +291,7 @@ def test_large_payloads_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(skeleton.os, "pread", counting)
     assert_same(path)
-    assert read <= 5 * skeleton.CHUNK
+    assert read <= 5 * CHUNK
 
 
 def test_fields_out_of_order_and_merged(tmp_path: Path, inline: int) -> None:
