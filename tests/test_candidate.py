@@ -11,8 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from analyzer import analyze
-from analyzer.candidate import PREFIX, RETRAIN_NOTE, emit_candidate
+from analyzer.candidate import RETRAIN_NOTE, emit_candidate
 from analyzer.errors import UsageError
+from analyzer.surgery import PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
