@@ -387,6 +387,8 @@ class Inference:
                 os.kill(self.pid, signal.SIGKILL)
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
+        if self.done is None:  # stopped unread: a later result() has no shapes to give
+            self.done = None, []
         return status
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import onnx
 import pytest
 from onnx import parser
@@ -104,5 +106,33 @@ def test_a_node_on_a_weight_matrix_starts_no_propagation() -> None:
     model.graph.node[0].CopyFrom(onnx.helper.make_node("Cast", ["v"], ["t"], to=7))
     model.graph.initializer.append(
         onnx.helper.make_tensor("v", onnx.TensorProto.FLOAT, [2], [1, 2])
+    )
+    assert shapes._propagates(model)
+
+
+def test_closing_an_unread_inference_reaps_its_child() -> None:
+    """The view build can fail after inference started: close() must leave no process."""
+    model = _model("o = ReduceSum(x)")
+    inference = shapes.Inference(model)
+    pid = inference.pid
+    assert pid is not None
+    inference.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    assert inference.result()[0] is None  # read after close: no table, and no hang
+
+
+def test_a_constant_expression_inside_a_subgraph_propagates() -> None:
+    """Outer-scope constants count: Cast of an outer initializer inside an If branch."""
+    model = _model(
+        """
+        c = Constant<value = bool {1}>()
+        o = If(c) <then_branch = g1 () => (float t) { s = Cast<to = 7>(v) t = Reshape(x, s) },
+                   else_branch = g2 () => (float e) { e = Identity(x) }>
+        """,
+        "float[2,6] x",
+    )
+    model.graph.initializer.append(
+        onnx.helper.make_tensor("v", onnx.TensorProto.FLOAT, [2], [3, 4])
     )
     assert shapes._propagates(model)
