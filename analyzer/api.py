@@ -18,7 +18,6 @@ from analyzer.notes import exporter_notes
 from analyzer.order import sort_graphs
 from analyzer.results import LayerTally, ModelInfo, Report
 from analyzer.rules import Options, Rule, RuleContext, run
-from analyzer.shapetable import ShapeTable
 from analyzer.visitors import Context, fallback, lookup
 from analyzer.weights import Constants
 
@@ -80,18 +79,11 @@ def prepare(
     sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
     inference = shapes.Inference(model)
-    warnings: list[str] = []
-
-    def inferred() -> ShapeTable | None:
-        table, notes = inference.result()
-        warnings.extend(notes)
-        return table
-
     try:
-        view = build(model, inferred)
+        view = build(model, lambda: inference.result()[0])
     finally:
         inference.close()
-    return model, view, warnings
+    return model, view, inference.result()[1]
 
 
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)

@@ -184,8 +184,6 @@ class _Scope:
 def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
     """`base`, or `base#N` with the next free N: one counter per base, so a file that gives
     100,000 nodes one name costs linear time, not a rescan from #2 for each."""
-    if base not in taken:
-        return base
     name = base
     count = suffixes.get(space + base, 1)
     while name in taken:
@@ -290,27 +288,25 @@ class _Builder:
             self.set_shape(name, value_shape(value))
         node_list = graph.node  # sort_graphs() ordered them before shape inference
         pending: list[tuple[GraphProto, _Scope, str]] = []
-        local_names = scope.names
         for index, node in enumerate(node_list):
             inputs = []
             for local in node.input:
-                resolved = local_names.get(local) if local else ""
+                if not local:
+                    inputs.append("")
+                    continue
+                resolved = scope.resolve(local)
                 if resolved is None:
-                    resolved = scope.resolve(local)
-                    if resolved is None:
-                        label = node.name or node.op_type
-                        raise MalformedGraphError(
-                            "",
-                            f"{_short(where)}node {quote(label)} consumes undefined tensor "
-                            f"{quote(local)}",
-                        )
+                    label = node.name or node.op_type
+                    raise MalformedGraphError(
+                        "",
+                        f"{_short(where)}node {quote(label)} consumes undefined tensor "
+                        f"{quote(local)}",
+                    )
                 inputs.append(resolved)
             node_name = self.unique_node_name(scope.prefix, node, index)
             outputs = [self.define(scope, out, where) if out else "" for out in node.output]
             op_type = node.op_type
-            domain = node.domain
-            if domain == "ai.onnx":
-                domain = ""
+            domain = normalize_domain(node.domain)
             if op_type == "Constant" and domain == "" and outputs and outputs[0]:
                 key = next(
                     (p.value for p in node.metadata_props if p.key == STORED_KEY),
@@ -319,20 +315,18 @@ class _Builder:
                 constant = _constant_tensor(node, outputs[0], key)
                 if constant is not None:
                     self.add_stored(scope, constant)
-            attrs = _NO_ATTRS
+            attributes = node.attribute
+            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
             has_sub = False
-            if len(node.attribute):
-                attributes = list(node.attribute)
-                attrs = {a.name: _attr_value(a) for a in attributes}
-                for attr in attributes:
-                    if attr.type not in _GRAPH_TYPES:
-                        continue
-                    graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
-                    for position, sub in enumerate(graphs):
-                        has_sub = True
-                        label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
-                        child = _Scope(f"{node_name}/{label}", {}, scope)
-                        pending.append((sub, child, f"{child.prefix}: "))
+            for attr in attributes:
+                if attr.type not in _GRAPH_TYPES:
+                    continue
+                graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
+                for position, sub in enumerate(graphs):
+                    has_sub = True
+                    label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
+                    child = _Scope(f"{node_name}/{label}", {}, scope)
+                    pending.append((sub, child, f"{child.prefix}: "))
             self.nodes.append(
                 NodeView(
                     len(self.nodes),

@@ -6,7 +6,7 @@ rejected here, before they can turn into wrong numbers.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from onnx import (
@@ -21,21 +21,15 @@ from analyzer.protowalk import iter_graphs, subgraphs
 
 
 def topological_order(
-    nodes: list[NodeProto], where: str, defined: Iterable[str] = ()
-) -> list[NodeProto]:
-    """Keep file order when it is valid; otherwise sort (Kahn) and reject cycles.
+    nodes: list[NodeProto], where: str, defined: list[str]
+) -> tuple[list[NodeProto], bool]:
+    """Keep file order when it is valid, otherwise sort (Kahn) and reject cycles; also say
+    whether every input is defined in this graph before its use.
 
     `defined` are the graph's inputs and initializers: a node output reusing one of them, or
-    another node's output, is a tensor defined twice (reported as such, not as a cycle).
-    """
-    return _order(nodes, where, list(defined))[0]
-
-
-def _order(nodes: list[NodeProto], where: str, defined: list[str]) -> tuple[list[NodeProto], bool]:
-    """topological_order, and whether every input is defined in this graph before its use.
-
-    One pass over the nodes settles the common case (an exporter's sorted, self-contained
-    graph); names from outer scopes or a node out of order send it to the exact check.
+    another node's output, is a tensor defined twice (reported as such, not as a cycle). One
+    pass settles the common case (an exporter's sorted, self-contained graph); names from outer
+    scopes or a node out of order send it to the exact check.
     """
     produced: dict[str, int] = dict.fromkeys(defined, -1)
     seen = {"", *defined}
@@ -146,7 +140,7 @@ def _sort_graph(graph: GraphProto) -> tuple[set[str], bool]:
     defined = [v.name for v in graph.input] + [t.name for t in graph.initializer]
     defined += [s.values.name for s in graph.sparse_initializer]
     where = f"graph {quote(graph.name)}: " if graph.name else ""
-    ordered, local = _order(nodes, where, defined)
+    ordered, local = topological_order(nodes, where, defined)
     if ordered is not nodes:
         del graph.node[:]
         graph.node.extend(ordered)

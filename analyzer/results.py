@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from operator import attrgetter
-from typing import Any
 
 from analyzer.symbolic import Dim, Poly
 
@@ -226,26 +223,3 @@ class DiffReport:
         """Relative growth of total params; None when the old model had none."""
         before = self.old.totals.params
         return None if before == 0 else (self.new.totals.params - before) / before
-
-
-def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
-    record = object.__new__(cls)
-    for name, value in zip(_PICKLED[cls], values, strict=True):
-        object.__setattr__(record, name, value)
-    return record
-
-
-def _reduce(self: Any) -> tuple[Any, ...]:
-    cls = type(self)
-    return _rebuild, (cls, _VALUES[cls](self))
-
-
-_PICKLED: dict[type[Any], tuple[str, ...]] = {}
-"""Reports cross from the sandboxed child by pickle. dataclass(slots=True) pickles through
-fields() per record, which made a 50,000-layer report cost seconds each way; these records
-pickle as (class, values) instead."""
-_VALUES: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
-for _cls in (WeightRef, LayerTally, Totals, Finding, ModelInfo, Report):
-    _PICKLED[_cls] = _names = tuple(f.name for f in fields(_cls))
-    _VALUES[_cls] = attrgetter(*_names)
-    _cls.__reduce__ = _reduce  # type: ignore[method-assign]

@@ -20,10 +20,6 @@ class Poly:
 
     terms: tuple[tuple[tuple[str, ...], int], ...] = ()
 
-    def __reduce__(self) -> tuple[type[Poly], tuple[tuple[tuple[tuple[str, ...], int], ...]]]:
-        """One call per count when a report crosses processes (see results._PICKLED)."""
-        return Poly, (self.terms,)
-
     @staticmethod
     def product(dims: Iterable[Dim]) -> Poly:
         coeff = 1
