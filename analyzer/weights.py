@@ -47,6 +47,12 @@ SHAPE_INPUTS: Mapping[str, frozenset[int]] = {
     "Range": frozenset({0, 1, 2}),
     "CumSum": frozenset({1}),
 }
+STATE_INPUTS: Mapping[str, frozenset[int]] = {
+    "LSTM": frozenset({5, 6}),
+    "GRU": frozenset({5}),
+    "RNN": frozenset({5}),
+}
+"""Initial hidden and cell states: values a recurrent layer starts from, never learned."""
 NONDETERMINISTIC = frozenset(
     {
         "RandomNormal",
@@ -60,12 +66,20 @@ NONDETERMINISTIC = frozenset(
 
 
 def side_kind(node: NodeView, position: int) -> str | None:
-    """'quantization' or 'other' when input `position` of `node` only parametrises the op."""
-    if node.domain == "" and position in QUANT_INPUTS.get(node.op_type, frozenset()):
+    """'quantization' or 'other' when input `position` of `node` only parametrises the op
+    (or seeds its state)."""
+    if node.domain != "":
+        return None
+    if position in QUANT_INPUTS.get(node.op_type, frozenset()):
         return "quantization"
-    if node.domain == "" and position in SHAPE_INPUTS.get(node.op_type, frozenset()):
+    if position in SHAPE_INPUTS.get(node.op_type, _NONE):
+        return "other"
+    if position in STATE_INPUTS.get(node.op_type, _NONE):
         return "other"
     return None
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,35 @@ def test_lstm_matches_torch_layout(audit) -> None:
     assert report.layers[0].macs.value == 5 * 1 * (80 * 10 + 80 * 20)
 
 
+def test_zero_state_broadcast_to_the_batch_is_no_parameter(audit) -> None:
+    """torchscript with a static batch: zeros [1, 1, 20] Expand-ed to the batch size read by
+    Shape feed initial_h/initial_c. torch.nn.LSTM(10, 20) still has 2,560 parameters; a class
+    token broadcast the same way into a Concat stays a parameter (1 x 1 x 10)."""
+    model = with_weights(
+        H
+        + """g (float[5, 2, 10] x, float[1, 80, 10] w, float[1, 80, 20] r, float[1, 160] b,
+               float[1, 1, 20] zeros, float[1, 1, 10] cls)
+               => (float[5, 2, 1, 20] y, float[6, 2, 10] z) {
+            s = Shape <start = 1, end = 2> (x)
+            one = Constant <value = int64[1] {1}> ()
+            twenty = Constant <value = int64[1] {20}> ()
+            state_shape = Concat <axis = 0> (one, s, twenty)
+            h = Expand (zeros, state_shape)
+            c = Expand (zeros, state_shape)
+            y = LSTM <hidden_size = 20> (x, w, r, b, "", h, c)
+            ten = Constant <value = int64[1] {10}> ()
+            cls_shape = Concat <axis = 0> (one, s, ten)
+            token = Expand (cls, cls_shape)
+            z = Concat <axis = 0> (token, x)
+        }""",
+        "w", "r", "b", "zeros", "cls",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 2560 + 1 * 1 * 10
+    assert report.totals.other_constants == 1 * 1 * 20 + 1 + 1 + 1
+    assert [entry.op_type for entry in report.layers] == ["LSTM", "Expand"]
+
+
 def test_gru_bidirectional(audit) -> None:
     """torch.nn.GRU(8, 16, bidirectional=True): 2 * (3*16*8 + 3*16*16 + 2*3*16)."""
     model = with_weights(

@@ -13,9 +13,12 @@ from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
 from analyzer.visitors.linear import absorbed_bias
+from analyzer.weights import side_kind
 
 MS = "com.microsoft"
 ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")
+BROADCASTS = ("Expand", "Tile")
+"""Ops whose constant operand is the data itself, repeated: what the result feeds decides."""
 NOT_LEARNED = (
     "Sub", "Div", "Pow", "Max", "Min", "Mod", "Equal", "Greater", "Less", "GreaterOrEqual",
     "LessOrEqual", "And", "Or", "Xor", "BitShift", "Clip",
@@ -53,13 +56,29 @@ def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     if node.op_type == "Add" and absorbed_bias(node, ctx):
         return
+    state = node.op_type in BROADCASTS and _feeds_side_inputs_only(node, ctx)
     refs: list[WeightRef] = []
     for position, name in enumerate(node.inputs):
         if ctx.is_const(name):
-            kind = "other" if node.op_type == "Pad" and position else "auto"
+            kind = "other" if (node.op_type == "Pad" and position) or state else "auto"
             refs.extend(ctx.refs(node, position, "operand", kind))
     if any(r.kind == "trainable" for r in refs):
         yield ctx.layer(node, refs)
+
+
+def _feeds_side_inputs_only(node: NodeView, ctx: Context) -> bool:
+    """Every use of the output only shapes, quantizes or seeds another op (an RNN's initial
+    state): torch's zero states, broadcast to a batch size read from the input, are no
+    parameters, while a class token broadcast the same way and concatenated is one."""
+    out = node.outputs[0] if node.outputs else ""
+    users = ctx.view.consumers.get(out, ())
+    if not users or out in ctx.view.graph_outputs:
+        return False
+    for index in users:
+        user = ctx.view.nodes[index]
+        if any(name == out and side_kind(user, p) is None for p, name in enumerate(user.inputs)):
+            return False
+    return True
 
 
 @register("QLinearAdd", "QLinearMul", domain=MS)

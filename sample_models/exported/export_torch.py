@@ -308,6 +308,11 @@ SAMPLES = [
          notes="nn.LSTM(16->32) + Linear on last step; torch has separate b_ih and b_hh (counted both)."),
     dict(name="gru", cls=GRUNet, example=_f(2, 12, 16), dyn={0: "N"},
          notes="nn.GRU(16->32) + Linear on last step; torch has separate b_ih and b_hh (counted both)."),
+    dict(name="lstm_static", cls=LSTMNet, example=_f(2, 12, 16), dyn=None,
+         notes="The lstm sample with a static batch: torchscript broadcasts the zero initial states with "
+               "Expand to a batch size read by Shape, and feeds them to LSTM initial_h/initial_c."),
+    dict(name="gru_static", cls=GRUNet, example=_f(2, 12, 16), dyn=None,
+         notes="The gru sample with a static batch: the zero initial state goes through Expand."),
     dict(name="tied_embedding", cls=TiedEmbedding,
          example=lambda: torch.randint(0, 100, (2, 7), dtype=torch.int64), dyn={0: "N", 1: "L"},
          notes="out.weight IS emb.weight (one Parameter, 3200 values counted once)."),
