@@ -25,7 +25,14 @@ from analyzer.functions import STORED_KEY, function_key
 from analyzer.loader import EMBEDDED, dims_text, element_count
 from analyzer.order import short_path as _short
 from analyzer.results import Shape
-from analyzer.shapetable import MAX_RANK, ShapeTable, ValueShape, graph_values, value_shape
+from analyzer.shapetable import (
+    MAX_RANK,
+    ShapeTable,
+    TypeShapes,
+    ValueShape,
+    graph_values,
+    value_shape,
+)
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
 _NO_ATTRS: Mapping[str, Any] = {}
@@ -219,6 +226,20 @@ class _Builder:
         scope.names[local] = name
         return name
 
+    def outer_inputs(self, node: NodeProto, scope: _Scope, where: str) -> list[str]:
+        """A node's inputs resolved through the enclosing scopes too; undefined is an error."""
+        inputs = []
+        for local in node.input:
+            resolved = scope.resolve(local) if local else ""
+            if resolved is None:
+                label = node.name or node.op_type
+                raise MalformedGraphError(
+                    "",
+                    f"{_short(where)}node {quote(label)} consumes undefined tensor {quote(local)}",
+                )
+            inputs.append(resolved)
+        return inputs
+
     def unique_node_name(self, prefix: str, node: NodeProto, index: int) -> str:
         base = node.name or f"{node.op_type}_{index}"
         base = f"{prefix}/{base}" if prefix else base
@@ -238,7 +259,8 @@ class _Builder:
     def value_shapes(self, table: ShapeTable | None) -> None:
         """Inferred (else declared) shapes of each graph's values, by the graph's own names."""
         if table is None or len(table) != len(self.graphs):
-            table = [graph_values(graph) for graph, _ in self.graphs]
+            seen: TypeShapes = {}
+            table = [graph_values(graph, seen) for graph, _ in self.graphs]
         for (_, scope), values in zip(self.graphs, table, strict=True):
             for value in values:
                 known = scope.names.get(value[0])
@@ -288,21 +310,12 @@ class _Builder:
             self.set_shape(name, value_shape(value))
         node_list = graph.node  # sort_graphs() ordered them before shape inference
         pending: list[tuple[GraphProto, _Scope, str]] = []
+        names = scope.names
         for index, node in enumerate(node_list):
-            inputs = []
-            for local in node.input:
-                if not local:
-                    inputs.append("")
-                    continue
-                resolved = scope.resolve(local)
-                if resolved is None:
-                    label = node.name or node.op_type
-                    raise MalformedGraphError(
-                        "",
-                        f"{_short(where)}node {quote(label)} consumes undefined tensor "
-                        f"{quote(local)}",
-                    )
-                inputs.append(resolved)
+            try:  # the common case: every input defined in this very graph
+                inputs = [names[local] if local else "" for local in node.input]
+            except KeyError:
+                inputs = self.outer_inputs(node, scope, where)
             node_name = self.unique_node_name(scope.prefix, node, index)
             outputs = [self.define(scope, out, where) if out else "" for out in node.output]
             op_type = node.op_type

@@ -28,7 +28,7 @@ from analyzer.errors import (
     quote,
 )
 from analyzer.external import check_external_data, external_locations
-from analyzer.protowalk import iter_tensors, repair_strings
+from analyzer.protowalk import iter_tensors, repair_strings, strings_are_text
 from analyzer.tensors import (
     COUNT_CAP,
     EMBEDDED,
@@ -192,26 +192,29 @@ def read_model(path: Path) -> ModelProto:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise _parse_error(name, data, exc) from None
+    check_is_model(model, name, data)
+    marked = MARK_KEY.encode() in data  # a string field holds its bytes as they are
     del data
-    check_is_model(model, name)
-    forged = _forged_marker(model)
+    forged = _forged_marker(model) if marked else None
     if forged is not None:
         raise forged_error(name, forged)
     return model
 
 
-def check_is_model(model: ModelProto, path: str) -> None:
+def check_is_model(model: ModelProto, path: str, data: bytes | bytearray) -> None:
     """protobuf accepts many non-models silently: insist on a graph and an IR version.
 
     Also repairs string fields that are not UTF-8 (see `repair_strings`), so every reader of
-    the model (this loader, the skeleton reader) hands on text, never bytes.
+    the model (this loader, the skeleton reader) hands on text, never bytes. `data` is what
+    `model` was parsed from: when it verifies as text, there is nothing to repair.
     """
     if not model.HasField("graph"):
         hint = "the file parsed but holds no graph"
         raise NotOnnxError(path, "not an ONNX model: no graph", hint)
     if model.ir_version <= 0:
         raise NotOnnxError(path, "not an ONNX model: no ir_version", "re-export the model")
-    repair_strings(model)
+    if not strings_are_text(data):
+        repair_strings(model)
 
 
 SKELETON_MIN_BYTES = 32 * 2**20
@@ -264,8 +267,7 @@ def load(path: str | os.PathLike[str], reader: str = "auto") -> ModelProto:
     else:
         model = read_model(model_path)
         for tensor in iter_tensors(model):  # check_tensors + strip_payloads in one walk
-            check_tensor(tensor, tensor.name, size)
-            strip_tensor(tensor)
+            strip_tensor(tensor, check_tensor(tensor, tensor.name, size))
     check_external_data(model, model_path)
     return model
 

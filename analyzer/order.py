@@ -22,9 +22,9 @@ from analyzer.protowalk import iter_graphs, subgraphs
 
 def topological_order(
     nodes: list[NodeProto], where: str, defined: list[str]
-) -> tuple[list[NodeProto], bool]:
-    """Keep file order when it is valid, otherwise sort (Kahn) and reject cycles; also say
-    whether every input is defined in this graph before its use.
+) -> tuple[list[NodeProto], set[str] | None]:
+    """Keep file order when it is valid, otherwise sort (Kahn) and reject cycles; also give,
+    when every input is defined in this graph before its use, the names the graph defines.
 
     `defined` are the graph's inputs and initializers: a node output reusing one of them, or
     another node's output, is a tensor defined twice (reported as such, not as a cycle). One
@@ -35,17 +35,18 @@ def topological_order(
     seen = {"", *defined}
     local = True
     for index, node in enumerate(nodes):
+        outputs = node.output
         if local and not seen.issuperset(_all_inputs(node) if len(node.attribute) else node.input):
             local = False
-        for out in node.output:
+        for out in outputs:
             if out and produced.setdefault(out, index) != index:
                 raise MalformedGraphError(
                     "", f"{short_path(where)}tensor {quote(out)} is defined twice"
                 )
         if local:
-            seen.update(node.output)
+            seen.update(outputs)
     if local:
-        return nodes, True
+        return nodes, seen
     for name in defined:
         produced.pop(name, None)
     seen = set()
@@ -55,7 +56,7 @@ def topological_order(
             break
         seen.update(node.output)
     else:
-        return nodes, False
+        return nodes, None
     needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
     waiting = [len(sources) for sources in needs]
     users: list[list[int]] = [[] for _ in nodes]
@@ -82,7 +83,7 @@ def topological_order(
         raise MalformedGraphError(
             "", f"{short_path(where)}the graph has a cycle through node {quote(label)}"
         )
-    return [nodes[i] for i in order], False
+    return [nodes[i] for i in order], None
 
 
 def sort_graphs(model: ModelProto) -> None:
@@ -113,6 +114,8 @@ def sort_graphs(model: ModelProto) -> None:
                         )
             if len(node.attribute):
                 stack.extend((sub, scope) for sub in subgraphs(node))
+    if not (len(model.functions) or len(model.training_info)):
+        return
     seen = {id(graph) for graph in checked}
     for graph in iter_graphs(model):  # function bodies and training graphs: sorted only
         if id(graph) not in seen:
@@ -140,13 +143,15 @@ def _sort_graph(graph: GraphProto) -> tuple[set[str], bool]:
     defined = [v.name for v in graph.input] + [t.name for t in graph.initializer]
     defined += [s.values.name for s in graph.sparse_initializer]
     where = f"graph {quote(graph.name)}: " if graph.name else ""
-    ordered, local = topological_order(nodes, where, defined)
+    ordered, names = topological_order(nodes, where, defined)
+    if names is not None:
+        return names, True
     if ordered is not nodes:
         del graph.node[:]
         graph.node.extend(ordered)
     names = {"", *defined}
     names.update(out for node in ordered for out in node.output)
-    return names, local
+    return names, False
 
 
 def _all_inputs(node: NodeProto) -> Iterator[str]:

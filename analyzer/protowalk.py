@@ -7,9 +7,11 @@ the repair of string fields protobuf hands back as bytes (not UTF-8).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 
@@ -137,6 +139,50 @@ def _all_text(values: Iterable[str | bytes]) -> bool:
     try:
         "".join(values)  # type: ignore[arg-type]
     except TypeError:
+        return False
+    return True
+
+
+@cache
+def _verifying_model() -> type[Message] | None:
+    """ModelProto under a copy of onnx's schema that makes protobuf verify UTF-8 as it parses.
+
+    ONNX's proto2 strings are not verified; the copy declares edition 2023 with
+    `utf8_validation = VERIFY` on the whole file. None where this protobuf cannot build it.
+    """
+    features = descriptor_pb2.FeatureSet
+    schema = descriptor_pb2.FileDescriptorProto()
+    try:
+        ModelProto.DESCRIPTOR.file.CopyToProto(schema)
+        schema.name = "onnx_audit/utf8_check.proto"
+        schema.syntax = "editions"
+        schema.edition = descriptor_pb2.EDITION_2023
+        schema.options.features.utf8_validation = features.VERIFY
+        schema.options.features.enum_type = features.CLOSED
+        schema.options.features.repeated_field_encoding = features.EXPANDED
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(schema)
+        verifying: type[Message] = message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("onnx.ModelProto")
+        )
+        return verifying
+    except Exception:  # an older protobuf: the walk in repair_strings does the job
+        return None
+
+
+def strings_are_text(data: bytes | bytearray) -> bool:
+    """True when every string field of the serialized model is valid UTF-8, checked in C.
+
+    One verifying parse (milliseconds) spares `repair_strings` its walk over every message
+    (half a second on 50,000 nodes). False means "walk and repair", never a wrong yes: any
+    failure of the verifying parse falls back to the walk.
+    """
+    verifying = _verifying_model()
+    if verifying is None:
+        return False
+    try:
+        verifying().ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
         return False
     return True
 

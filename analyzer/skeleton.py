@@ -487,8 +487,8 @@ def read_skeleton(path: Path) -> ModelProto:
         model.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise _rejected(exc) from None
+    loader.check_is_model(model, name, data)
     del data
-    loader.check_is_model(model, name)
     if forged is not None:
         raise loader.forged_error(name, forged)
     return model

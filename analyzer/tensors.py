@@ -74,11 +74,14 @@ def is_stripped(tensor: TensorProto) -> bool:
     return MARK_KEY in info and info.get("location") == EMBEDDED
 
 
-def strip_tensor(tensor: TensorProto) -> None:
-    """Drop a large embedded payload in place, leaving a typed, external-marked tensor."""
+def strip_tensor(tensor: TensorProto, elements: int | None = None) -> None:
+    """Drop a large embedded payload in place, leaving a typed, external-marked tensor.
+
+    `elements` is the tensor's element count when the caller has it already.
+    """
     if tensor.data_location == TensorProto.EXTERNAL:
         return
-    if element_count(tensor.dims) <= KEEP_ELEMENTS:
+    if (element_count(tensor.dims) if elements is None else elements) <= KEEP_ELEMENTS:
         return
     raw_len = len(tensor.raw_data) if tensor.HasField("raw_data") else None
     for field in _PAYLOAD_FIELDS:
@@ -153,8 +156,8 @@ def check_tensor(tensor: TensorProto, name: str, file_size: int | None = None) -
     stripped are checked by their recorded length, or (typed fields, whose length the skeleton
     reader does not know) against what a file of `file_size` bytes could possibly hold.
     """
-    dims = [int(d) for d in tensor.dims]
-    if any(d < 0 for d in dims):
+    dims = list(tensor.dims)  # protobuf ints
+    if dims and min(dims) < 0:
         raise MalformedGraphError(
             "", f"tensor {quote(name)} declares a negative dim {dims_text(dims)}", "dims are >= 0"
         )

@@ -28,7 +28,7 @@ from analyzer.cli import main
 from analyzer.errors import AuditError
 from analyzer.graph import build
 from analyzer.order import sort_graphs
-from analyzer.protowalk import iter_graphs, repair_strings
+from analyzer.protowalk import iter_graphs, repair_strings, strings_are_text
 from analyzer.shapes import infer
 
 FLOAT = TensorProto.FLOAT
@@ -230,6 +230,49 @@ def test_invalid_utf8_names_are_escaped_not_a_crash(capsys, tmp_path) -> None:
     result = report(capsys, data)
     assert result["totals"]["params"] == 12
     assert [layer["name"] for layer in result["layers"]] == ["A\\xffA\\xfe"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def _string_field_paths() -> Iterator[tuple[str, list[int], int]]:
+    """Every string field of every message reachable from ModelProto: (label, path, number)."""
+    queue = [(ModelProto.DESCRIPTOR, [], "ModelProto")]
+    seen = set()
+    while queue:
+        message, path, label = queue.pop(0)
+        if message.full_name in seen:
+            continue
+        seen.add(message.full_name)
+        for field in message.fields:
+            if field.type == field.TYPE_STRING:
+                yield f"{label}.{field.name}", path, field.number
+            elif field.type == field.TYPE_MESSAGE:
+                queue.append((field.message_type, [*path, field.number], f"{label}.{field.name}"))
+
+
+STRING_FIELDS = list(_string_field_paths())
+
+
+@pytest.mark.parametrize(
+    ("label", "path", "number"), STRING_FIELDS, ids=[f[0] for f in STRING_FIELDS]
+)
+def test_utf8_verification_covers_every_string_field(label, path, number) -> None:
+    """The fast check says "text" only when the walk would find nothing to repair."""
+    for payload, valid in ((b"ok", True), (b"o\xffk", False)):
+        data = _varint(number << 3 | 2) + _varint(len(payload)) + payload
+        for outer in reversed(path):
+            data = _varint(outer << 3 | 2) + _varint(len(data)) + data
+        proto = ModelProto()
+        proto.ParseFromString(data)
+        assert strings_are_text(data) is valid, label
+        assert repair_strings(proto) == (0 if valid else 1), label
 
 
 def test_model_without_graph(capsys, tmp_path) -> None:
