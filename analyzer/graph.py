@@ -22,7 +22,7 @@ from onnx import (
 from analyzer import dtypes
 from analyzer.errors import MalformedGraphError, quote
 from analyzer.functions import STORED_KEY, function_key
-from analyzer.loader import EMBEDDED, dims_text, element_count
+from analyzer.loader import EMBEDDED, KEEP_ELEMENTS, dims_text, element_count
 from analyzer.order import short_path as _short
 from analyzer.results import Shape
 from analyzer.shapetable import (
@@ -99,6 +99,8 @@ class ModelView:
     graph_outputs: tuple[str, ...]
     subgraph_inputs: frozenset[str]
     warnings: tuple[str, ...]
+    small: Mapping[str, TensorProto]
+    """Global value name -> the stored tensor proto, for tensors small enough to keep values."""
 
     def shape(self, name: str) -> Shape | None:
         return self.shapes.get(name)
@@ -214,6 +216,7 @@ class _Builder:
         self.subgraph_inputs: set[str] = set()
         self.warnings: list[str] = []
         self.graphs: list[tuple[GraphProto, _Scope]] = []
+        self.small: dict[str, TensorProto] = {}
 
     def define(self, scope: _Scope, local: str, where: str) -> str:
         if local in scope.names:
@@ -288,6 +291,8 @@ class _Builder:
                 key, name, dims, tensor.data_type, "initializer", _location(tensor), elements
             )
             self.add_stored(scope, stored)
+            if elements <= KEEP_ELEMENTS:
+                self.small[name] = tensor
         for sparse in graph.sparse_initializer:
             local = sparse.values.name
             name = self.define(scope, local, where)
@@ -328,6 +333,12 @@ class _Builder:
                 constant = _constant_tensor(node, outputs[0], key)
                 if constant is not None:
                     self.add_stored(scope, constant)
+                    if constant.elements <= KEEP_ELEMENTS:
+                        self.small.update(
+                            (outputs[0], a.t)
+                            for a in node.attribute
+                            if a.name == "value" and a.type == AttributeProto.TENSOR
+                        )
             attributes = node.attribute
             attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
             has_sub = False
@@ -411,4 +422,5 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
         graph_outputs=graph_outputs,
         subgraph_inputs=frozenset(builder.subgraph_inputs),
         warnings=tuple(builder.warnings),
+        small=builder.small,
     )

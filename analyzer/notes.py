@@ -6,27 +6,43 @@ from collections.abc import Iterable
 
 from analyzer.results import LayerTally
 from analyzer.visitors.conv import FOLDED_NOTE
+from analyzer.visitors.norm import IDENTITY_NOTE
+
+SUMMARIES = {
+    FOLDED_NOTE: (
+        "BatchNormalization was likely folded into {count} conv layer(s) by the exporter "
+        "({shown}): their weights were computed at export (renamed, or named after batchnorm), "
+        "so the BatchNorm scale, shift and running statistics are not stored and the source "
+        "framework counts more parameters than this file holds"
+    ),
+    IDENTITY_NOTE: (
+        "{count} InstanceNormalization layer(s) have a constant scale of ones and bias of zeros "
+        "({shown}), counted as other constants: torch writes these for GroupNorm (whose own "
+        "scale and shift follow as Mul and Add) and for InstanceNorm without affine, and does "
+        "not count them. An untrained InstanceNorm with affine=True looks the same"
+    ),
+}
+"""Layer notes that many layers share: one line for all of them."""
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
 
 
 def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
     """Layer notes worth a line in the report, plus transposed copies of embedding tables."""
     layers = tuple(layers)
-    folded = [layer.name for layer in layers if any(n.startswith(FOLDED_NOTE) for n in layer.notes)]
-    notes = [
+    notes: list[str] = []
+    for head, summary in SUMMARIES.items():
+        names = [layer.name for layer in layers if any(n.startswith(head) for n in layer.notes)]
+        if names:
+            notes.append(summary.format(count=len(names), shown=_shown(names)))
+    notes += [
         f"{layer.name}: {note}"
         for layer in layers
         for note in layer.notes
-        if not note.startswith(FOLDED_NOTE)
+        if not note.startswith(tuple(SUMMARIES))
     ]
-    if folded:
-        shown = ", ".join(folded[:5]) + (f", ... ({len(folded)} in all)" if len(folded) > 5 else "")
-        notes.insert(
-            0,
-            f"BatchNormalization was likely folded into {len(folded)} conv layer(s) by the "
-            f"exporter ({shown}): their weights were computed at export (renamed, or named after "
-            "batchnorm), so the BatchNorm scale, shift and running statistics are not stored and "
-            "the source framework counts more parameters than this file holds",
-        )
     tables = {
         (w.shape, w.tensor)
         for layer in layers

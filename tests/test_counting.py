@@ -75,6 +75,40 @@ def test_zero_state_broadcast_to_the_batch_is_no_parameter(audit) -> None:
     assert [entry.op_type for entry in report.layers] == ["LSTM", "Expand"]
 
 
+def _instance_norm(scale: list[float], bias: list[float]) -> onnx.ModelProto:
+    model = onnx.parser.parse_model(
+        H
+        + """g (float[2, 4, 6] x) => (float[2, 4, 6] y) {
+            y = InstanceNormalization (x, s, b)
+        }"""
+    )
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(scale, np.float32), "s"),
+            numpy_helper.from_array(np.array(bias, np.float32), "b"),
+        ]
+    )
+    return model
+
+
+def test_identity_instance_norm_is_no_parameter(audit) -> None:
+    """torch's GroupNorm(4, C) as ONNX: InstanceNormalization with ones[4] and zeros[4]."""
+    report = audit(_instance_norm([1.0] * 4, [0.0] * 4))
+    assert report.totals.params == 0
+    assert report.totals.other_constants == 4 + 4
+    assert len(report.notes) == 1 and "1 InstanceNormalization layer(s)" in report.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("scale", "bias"),
+    [([1.0, 1.0, 1.0, 1.5], [0.0] * 4), ([1.0] * 4, [0.0, 0.0, 0.0, -0.25]), ([1.0] * 4, [])],
+)
+def test_instance_norm_with_learned_values_counts(audit, scale, bias) -> None:
+    report = audit(_instance_norm(scale, bias), strict=False)
+    assert report.totals.params == len(scale) + len(bias)
+    assert report.notes == ()
+
+
 def test_gru_bidirectional(audit) -> None:
     """torch.nn.GRU(8, 16, bidirectional=True): 2 * (3*16*8 + 3*16*16 + 2*3*16)."""
     model = with_weights(

@@ -486,6 +486,21 @@ def test_external_data_range_beyond_the_file(capsys, folder, case) -> None:
     assert_error(capsys, save(proto, folder / "range.onnx"), *words)
 
 
+def test_small_external_norm_values_are_not_read(capsys, folder, opened) -> None:
+    """InstanceNormalization's scale decides by its values, but never reads external data."""
+    proto = external("w.bin", offset=0, length=48, dims=(12,))
+    graph = proto.graph
+    del graph.node[:]
+    graph.initializer.append(helper.make_tensor("b", FLOAT, [12], [0.0] * 12))
+    graph.input[0].CopyFrom(value("x", [1, 12, 5]))
+    graph.output[0].CopyFrom(value("y", [1, 12, 5]))
+    graph.node.append(helper.make_node("InstanceNormalization", ["x", "w", "b"], ["y"]))
+    path = save(proto, folder / "norm.onnx")
+    opened.clear()
+    assert analyze(path).totals.params == 12 + 12  # values unknown: counted as stored
+    assert str(folder / "w.bin") not in opened
+
+
 def test_hard_link_is_stat_only_for_the_analysis(capsys, folder, opened) -> None:
     """The analysis never opens external data, so a hard link is not read (verify refuses it)."""
     os.link(folder.parent / "secret.bin", folder / "hard.bin")

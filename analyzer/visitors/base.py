@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
+
+import numpy.typing as npt
+from onnx import TensorProto, numpy_helper
 
 from analyzer import dtypes
 from analyzer.errors import StrictModeError
@@ -71,6 +74,21 @@ class Context:
 
     def is_const(self, name: str) -> bool:
         return self.consts.is_const(name)
+
+    def values(self, name: str) -> npt.NDArray[Any] | None:
+        """The values of a small float tensor stored in the file itself, read directly.
+
+        Never external data: converting such a tensor would make onnx open its data file.
+        """
+        tensor = self.view.small.get(name) if name else None
+        if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
+            return None
+        if not dtypes.is_float(tensor.data_type):
+            return None
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:  # a payload numpy cannot read: the values stay unknown
+            return None
 
     def refs(
         self,

@@ -29,9 +29,32 @@ def batch_norm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield ctx.layer(node, refs)
 
 
-@register("LayerNormalization", "InstanceNormalization", "GroupNormalization")
+@register("LayerNormalization", "GroupNormalization")
 def scale_bias_norm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield from _norm(node, ctx, {1: "scale", 2: "bias"})
+
+
+IDENTITY_NOTE = "identity scale and bias (all 1, all 0) counted as other constants"
+
+
+@register("InstanceNormalization")
+def instance_norm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """torch writes GroupNorm as InstanceNormalization on [N, groups, -1] with a scale of ones
+    and a bias of zeros (its own affine follows as Mul and Add), and an InstanceNorm without
+    affine the same way: values torch does not count, so they are other constants here."""
+    scale, bias = ctx.values(node.input(1)), ctx.values(node.input(2))
+    identity = (
+        scale is not None
+        and bias is not None
+        and scale.size == bias.size > 0
+        and bool((scale == 1).all())
+        and bool((bias == 0).all())
+    )
+    if not identity:
+        yield from _norm(node, ctx, {1: "scale", 2: "bias"})
+        return
+    refs = [*ctx.refs(node, 1, "scale", "other"), *ctx.refs(node, 2, "bias", "other")]
+    yield ctx.layer(node, refs, notes=(IDENTITY_NOTE,))
 
 
 @register("RMSNormalization")

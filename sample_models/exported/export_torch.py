@@ -166,6 +166,28 @@ class LSTMNet(nn.Module):
         return self.fc(y[:, -1, :])
 
 
+class NormsNet(nn.Module):
+    """GroupNorm and InstanceNorm with and without affine: torch writes all three as
+    InstanceNormalization, adding a scale of ones and a bias of zeros where it has none."""
+    flagged = []
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.gn = nn.GroupNorm(4, 16)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(16, affine=True)
+        self.c3 = nn.Conv2d(16, 8, 3, padding=1)
+        self.inorm2 = nn.InstanceNorm2d(8, affine=False)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.gn(self.c1(x)))
+        x = torch.relu(self.inorm(self.c2(x)))
+        x = self.inorm2(self.c3(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 class GRUNet(nn.Module):
     flagged = []
 
@@ -313,6 +335,10 @@ SAMPLES = [
                "Expand to a batch size read by Shape, and feeds them to LSTM initial_h/initial_c."),
     dict(name="gru_static", cls=GRUNet, example=_f(2, 12, 16), dyn=None,
          notes="The gru sample with a static batch: the zero initial state goes through Expand."),
+    dict(name="norms", cls=NormsNet, example=_f(2, 3, 16, 16), dyn={0: "N"},
+         notes="GroupNorm(4, 16), InstanceNorm2d(16, affine=True), InstanceNorm2d(8): the exporters add "
+               "ones/zeros scale and bias to InstanceNormalization for GroupNorm (size 4, its own affine "
+               "follows as Mul/Add) and for the affine-free InstanceNorm (size 8); torch does not count them."),
     dict(name="tied_embedding", cls=TiedEmbedding,
          example=lambda: torch.randint(0, 100, (2, 7), dtype=torch.int64), dyn={0: "N", 1: "L"},
          notes="out.weight IS emb.weight (one Parameter, 3200 values counted once)."),
