@@ -25,6 +25,38 @@ def onnx_load(path: Path) -> dict[str, object]:
     return {"params": sum(math.prod(t.dims) for t in model.graph.initializer)}
 
 
+def floor(path: Path) -> dict[str, object]:
+    """The least any per-layer report costs in Python: onnx.load (external data left alone),
+    one pass over the main graph's nodes, and one JSON object per node that reads an
+    initializer. No checks, shapes, MACs, subgraphs or findings: a lower bound, not a tool."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    dims = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    layers = []
+    for node in model.graph.node:
+        weights = [
+            {"tensor": name, "shape": dims[name], "elements": math.prod(dims[name])}
+            for name in node.input
+            if name in dims
+        ]
+        if weights:
+            params = sum(w["elements"] for w in weights)
+            layers.append(
+                {
+                    "name": node.name,
+                    "op_type": node.op_type,
+                    "inputs": list(node.input),
+                    "outputs": list(node.output),
+                    "params": params,
+                    "weights": weights,
+                }
+            )
+    text = json.dumps({"layers": layers})
+    used = {w["tensor"] for layer in layers for w in layer["weights"]}
+    return {"params": sum(math.prod(dims[name]) for name in used), "json_bytes": len(text)}
+
+
 def onnx_infer(path: Path) -> dict[str, object]:
     """onnx.load without external data (infer_shapes needs none; a loaded 6 GB model would
     not even serialize for it), then onnx's shape inference."""
@@ -61,6 +93,7 @@ def onnx_tool(path: Path) -> dict[str, object]:
 TOOLS = {
     "onnx.load": onnx_load,
     "onnx.infer": onnx_infer,
+    "floor": floor,
     "skeleton": skeleton,
     "onnx-tool": onnx_tool,
 }

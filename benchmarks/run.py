@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS_PY = Path(__file__).resolve().parent / "_tools.py"
 DEFAULT_MODELS = Path.home() / ".cache" / "onnx-audit-bench"
 DEFAULT_BENCH_PY = Path("/work/venv-bench/bin/python")
-ALL_TOOLS = ["onnx-audit", "skeleton", "onnx.load", "onnx.infer", "onnx-tool"]
+ALL_TOOLS = ["onnx-audit", "skeleton", "floor", "onnx.load", "onnx.infer", "onnx-tool"]
 BASELINE = "onnx.load"
 TIME = shutil.which("time", path="/usr/bin:/bin")
 IMPORT_ROWS = {
