@@ -179,6 +179,8 @@ class _Scope:
     prefix: str
     names: dict[str, str]
     parent: _Scope | None
+    carried: frozenset[str] = frozenset()
+    """Body inputs that stand for the enclosing node's own inputs (see `_carried`)."""
 
     def resolve(self, local: str) -> str | None:
         scope: _Scope | None = self
@@ -188,6 +190,23 @@ class _Scope:
                 return found
             scope = scope.parent
         return None
+
+
+def _carried(inputs: list[str], body: GraphProto) -> dict[str, str]:
+    """Loop-carried values the body hands back unchanged, as body input -> outer value.
+
+    Such a value is the same in every iteration: the Loop's own input. tf2onnx passes an RNN's
+    weights into the Loop this way; read through, they count where the body uses them, while
+    the values the body updates (the hidden state) stay inputs of the body.
+    """
+    outer = inputs[2:]
+    body_in = [value.name for value in body.input[2 : 2 + len(outer)]]
+    body_out = [value.name for value in body.output[1 : 1 + len(outer)]]
+    return {
+        name: source
+        for name, back, source in zip(body_in, body_out, outer, strict=False)
+        if name and name == back and source
+    }
 
 
 def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
@@ -267,6 +286,8 @@ class _Builder:
         for (_, scope), values in zip(self.graphs, table, strict=True):
             for value in values:
                 known = scope.names.get(value[0])
+                if value[0] in scope.carried:
+                    continue  # the outer value's own shape stands
                 if known is not None and known not in self.stored:
                     self.set_shape(known, value)
 
@@ -307,7 +328,7 @@ class _Builder:
             s.values.name for s in graph.sparse_initializer
         }
         for value in graph.input:
-            if value.name in initialized:
+            if value.name in initialized or value.name in scope.carried:
                 continue
             name = self.define(scope, value.name, where)
             if scope.parent is not None:
@@ -349,7 +370,12 @@ class _Builder:
                 for position, sub in enumerate(graphs):
                     has_sub = True
                     label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
-                    child = _Scope(f"{node_name}/{label}", {}, scope)
+                    carried = (
+                        _carried(inputs, sub)
+                        if op_type == "Loop" and domain == "" and attr.name == "body"
+                        else {}
+                    )
+                    child = _Scope(f"{node_name}/{label}", carried, scope, frozenset(carried))
                     pending.append((sub, child, f"{child.prefix}: "))
             self.nodes.append(
                 NodeView(

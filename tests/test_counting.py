@@ -109,6 +109,69 @@ def test_instance_norm_with_learned_values_counts(audit, scale, bias) -> None:
     assert report.notes == ()
 
 
+def _loop_rnn(handed_back: str) -> onnx.ModelProto:
+    """tf2onnx's Keras RNN: W [8, 8] and b [8] ride along as loop-carried values the body
+    hands back unchanged; the zero state h [1, 8] is carried and updated."""
+    rng = np.random.default_rng(0)
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["h_in", "w_in"], ["hw"]),
+            helper.make_node("Add", ["hw", "b_in"], ["pre"]),
+            helper.make_node("Tanh", ["pre"], ["h_out"]),
+            helper.make_node("Identity", ["i"], ["cond_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 8]),
+            helper.make_tensor_value_info("w_in", TensorProto.FLOAT, [8, 8]),
+            helper.make_tensor_value_info("b_in", TensorProto.FLOAT, [8]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 8]),
+            helper.make_tensor_value_info(handed_back, TensorProto.FLOAT, [8, 8]),
+            helper.make_tensor_value_info("b_in", TensorProto.FLOAT, [8]),
+        ],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "Loop", ["steps", "", "h0", "w", "b"], ["h", "w_last", "b_last"], body=body
+            )
+        ],
+        "loop_rnn",
+        [helper.make_tensor_value_info("steps", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 8])],
+        [
+            numpy_helper.from_array(np.zeros((1, 8), np.float32), "h0"),
+            numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_loop_carried_weights_count_in_the_body(audit) -> None:
+    report = audit(_loop_rnn(handed_back="w_in"))
+    assert report.totals.params == 8 * 8 + 8
+    assert report.totals.other_constants == 1 * 8  # the zero state
+    matmul = next(entry for entry in report.layers if entry.op_type == "MatMul")
+    assert [w.tensor for w in matmul.weights] == ["w", "b"]
+    assert matmul.macs.value == 1 * 8 * 8
+    assert report.warnings == ()
+
+
+def test_loop_value_the_body_changes_is_not_read_through(audit) -> None:
+    """w_in is handed back as another value: the body sees a state, not the weight."""
+    model = _loop_rnn(handed_back="hw")
+    model.graph.node[0].attribute[0].g.output[2].type.tensor_type.shape.dim[0].dim_value = 1
+    report = audit(model, strict=False)
+    assert report.totals.params == 8  # only b, read through; w and h0 are carried state
+    assert report.totals.other_constants == 8 * 8 + 1 * 8
+
+
 def test_gru_bidirectional(audit) -> None:
     """torch.nn.GRU(8, 16, bidirectional=True): 2 * (3*16*8 + 3*16*16 + 2*3*16)."""
     model = with_weights(

@@ -66,6 +66,14 @@ def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
         yield ctx.layer(node, refs)
 
 
+@register("Loop")
+def loop(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """A Loop holds no weights of its own: the ones it carries unchanged are read inside its
+    body (the view reads them through), and constants it updates are state (an RNN's zero
+    hidden state as tf2onnx writes a Keras LSTM), other constants."""
+    return iter(())
+
+
 def _feeds_side_inputs_only(node: NodeView, ctx: Context) -> bool:
     """Every use of the output only shapes, quantizes or seeds another op (an RNN's initial
     state): torch's zero states, broadcast to a batch size read from the input, are no

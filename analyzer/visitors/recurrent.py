@@ -25,4 +25,21 @@ def recurrent(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     if x is not None and len(x) == 3:
         steps_batch = [x[1], x[0]] if node.attr("layout", 0) else [x[0], x[1]]
     per_step: Dim = product(w) + product(r) if w and r else "?"
-    yield ctx.layer(node, refs, Poly.product([*steps_batch, per_step]))
+    yield ctx.layer(node, refs, Poly.product([*steps_batch, per_step]), _bias_notes(node, ctx))
+
+
+ZERO_RECURRENT_BIAS = "recurrent bias all zeros"
+
+
+def _bias_notes(node: NodeView, ctx: Context) -> tuple[str, ...]:
+    """ONNX's B holds two biases, [Wb; Rb]; Keras has one, and tf2onnx fills Rb with zeros."""
+    bias = ctx.values(node.input(3))
+    if bias is None or bias.ndim != 2 or bias.shape[1] % 2 or not bias.size:
+        return ()
+    half = bias.shape[1] // 2
+    if bias[:, half:].any() or not bias[:, :half].any():
+        return ()
+    return (
+        f"{ZERO_RECURRENT_BIAS} ({bias.shape[0] * half:,} values): a framework with one bias per "
+        "gate (Keras) counts that many fewer",
+    )

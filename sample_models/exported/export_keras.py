@@ -71,6 +71,14 @@ def conv_gap_dense() -> keras.Model:
     return keras.Model(inp, out, name="keras_conv_gap_dense")
 
 
+def lstm_gru() -> keras.Model:
+    inp = keras.Input((12, 8), name="input")
+    x = keras.layers.LSTM(24, return_sequences=True, name="lstm")(inp)
+    x = keras.layers.GRU(16, name="gru")(x)
+    out = keras.layers.Dense(4, name="fc")(x)
+    return keras.Model(inp, out, name="keras_lstm_gru")
+
+
 SAMPLES = [
     dict(name="keras_conv_flatten_dense", build=conv_flatten_dense, shape=(28, 28, 1),
          flagged=[("fc1", {"C": 16, "H": 5, "W": 5, "units": 32, "layout": "NHWC"})],
@@ -79,6 +87,8 @@ SAMPLES = [
     dict(name="keras_conv_gap_dense", build=conv_gap_dense, shape=(32, 32, 3), flagged=[],
          notes="Keras NHWC Conv2D -> BatchNorm -> ReLU -> Conv2D -> GlobalAveragePooling2D -> Dense; NOT flagged. "
                "Keras count_params() includes the BN moving_mean/moving_variance (non-trainable)."),
+    dict(name="keras_lstm_gru", build=lstm_gru, shape=(12, 8), flagged=[],
+         notes="Keras LSTM(24, return_sequences) -> GRU(16) -> Dense(4) on [N, 12, 8] sequences; NOT flagged."),
 ]
 
 
@@ -140,9 +150,9 @@ def export(sample: dict) -> dict:
     # Keras weight is present in the graph.
     rng = np.random.default_rng(3)
     for layer in model.layers:
-        b = getattr(layer, "bias", None)
-        if b is not None:
-            b.assign(rng.uniform(-0.1, 0.1, tuple(b.shape)).astype("float32"))
+        for b in (getattr(layer, "bias", None), getattr(getattr(layer, "cell", None), "bias", None)):
+            if b is not None:
+                b.assign(rng.uniform(-0.1, 0.1, tuple(b.shape)).astype("float32"))
     counts = keras_counts(model)
 
     spec = (tf.TensorSpec((None,) + sample["shape"], tf.float32, name="input"),)
