@@ -11,6 +11,7 @@ from functools import cache
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, Message
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
@@ -148,11 +149,14 @@ def _verifying_model() -> type[Message] | None:
     """ModelProto under a copy of onnx's schema that makes protobuf verify UTF-8 as it parses.
 
     ONNX's proto2 strings are not verified; the copy declares edition 2023 with
-    `utf8_validation = VERIFY` on the whole file. None where this protobuf cannot build it.
+    `utf8_validation = VERIFY` on the whole file. None where this protobuf cannot build it,
+    and under any backend but upb, whose handling of bad UTF-8 the repair walk is written for.
     """
-    features = descriptor_pb2.FeatureSet
-    schema = descriptor_pb2.FileDescriptorProto()
+    if api_implementation.Type() != "upb":
+        return None
     try:
+        features = descriptor_pb2.FeatureSet
+        schema = descriptor_pb2.FileDescriptorProto()
         ModelProto.DESCRIPTOR.file.CopyToProto(schema)
         schema.name = "onnx_audit/utf8_check.proto"
         schema.syntax = "editions"
