@@ -6,6 +6,7 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -200,12 +201,13 @@ def _carried(inputs: list[str], body: GraphProto) -> dict[str, str]:
     the values the body updates (the hidden state) stay inputs of the body.
     """
     outer = inputs[2:]
+    names = Counter(value.name for value in body.input)
     body_in = [value.name for value in body.input[2 : 2 + len(outer)]]
     body_out = [value.name for value in body.output[1 : 1 + len(outer)]]
-    return {
+    return {  # a name the body declares twice is left to define(), which reports it
         name: source
         for name, back, source in zip(body_in, body_out, outer, strict=False)
-        if name and name == back and source
+        if name and name == back and source and names[name] == 1
     }
 
 

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.errors import StrictModeError
+from analyzer.errors import MalformedGraphError, StrictModeError
 from analyzer.visitors import lookup, register
 from tests.conftest import layer, with_weights
 
@@ -170,6 +170,16 @@ def test_loop_value_the_body_changes_is_not_read_through(audit) -> None:
     report = audit(model, strict=False)
     assert report.totals.params == 8  # only b, read through; w and h0 are carried state
     assert report.totals.other_constants == 8 * 8 + 1 * 8
+
+
+def test_loop_body_declaring_a_carried_name_twice_is_an_error(audit) -> None:
+    model = _loop_rnn(handed_back="w_in")
+    body = model.graph.node[0].attribute[0].g
+    body.input[4].name = "w_in"  # b_in's slot now also says w_in
+    body.output[3].name = "w_in"
+    body.node[1].input[1] = "w_in"
+    with pytest.raises(MalformedGraphError, match="'w_in' is defined twice"):
+        audit(model)
 
 
 def test_gru_bidirectional(audit) -> None:
