@@ -12,7 +12,7 @@ from dataclasses import replace
 from analyzer.graph import ModelView
 from analyzer.results import LayerTally, Totals
 from analyzer.symbolic import Poly
-from analyzer.weights import side_kind
+from analyzer.weights import scales_dynamic_quantization, side_kind
 
 QUANTIZED_OPS = frozenset({"QGemm", "QAttention", "QuantizeLinear", "DequantizeLinear"})
 
@@ -86,6 +86,8 @@ def _quantizes(view: ModelView, name: str) -> bool:
     for index in view.consumers.get(name, ()):
         node = view.nodes[index]
         if node.op_type.startswith("QLinear") or node.op_type in QUANTIZED_OPS:
+            return True
+        if scales_dynamic_quantization(view, node):
             return True
         if any(
             side_kind(node, p) == "quantization" for p, n in enumerate(node.inputs) if n == name

@@ -82,6 +82,25 @@ def side_kind(node: NodeView, position: int) -> str | None:
 _NONE: frozenset[int] = frozenset()
 
 
+def scales_dynamic_quantization(view: ModelView, node: NodeView) -> bool:
+    """Mul(DynamicQuantizeLinear's y_scale, weight scale): onnxruntime's dynamic quantization
+    combines the activation's scale and the weight's (per tensor or per channel) this way, and
+    the result rescales MatMulInteger's or ConvInteger's output."""
+    if node.op_type != "Mul" or node.domain != "":
+        return False
+    for name in node.inputs:
+        index = view.producer.get(name)
+        source = view.nodes[index] if index is not None else None
+        if (
+            source is not None
+            and source.op_type == "DynamicQuantizeLinear"
+            and source.domain == ""
+            and source.outputs[1:2] == (name,)
+        ):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Reach:
     """The stored tensors behind one constant value."""

@@ -100,3 +100,16 @@ def test_flagged_layers_are_exactly_the_dense_on_spatial_ones(entry: dict[str, s
         assert finding.spatial == spatial and finding.units == shape["units"]
         if "C" in shape:
             assert finding.channels == shape["C"]
+
+
+@pytest.mark.parametrize(
+    ("name", "scales"),
+    [("quant_dynamic.onnx", 1 + 1 + 1 + 1), ("quant_dynamic_per_channel.onnx", 1 + 1 + 32 + 10)],
+)
+def test_dynamic_quantization_scales_are_quantization_constants(name: str, scales: int) -> None:
+    """quantize_dynamic stores a scale and a zero point per weight (per tensor for conv1 and
+    conv2; per channel for fc1's 32 and fc2's 10 units in the second file) and multiplies the
+    scale into DynamicQuantizeLinear's: never a parameter."""
+    totals = analyze(EXPORTED / name, strict=True).totals
+    assert totals.quantization_constants == 2 * scales
+    assert totals.other_constants == 2 * 4  # the conv biases' int64[4] reshape targets

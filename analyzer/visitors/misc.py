@@ -13,7 +13,7 @@ from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
 from analyzer.visitors.linear import absorbed_bias
-from analyzer.weights import side_kind
+from analyzer.weights import scales_dynamic_quantization, side_kind
 
 MS = "com.microsoft"
 ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")
@@ -56,6 +56,8 @@ def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     if node.op_type == "Add" and absorbed_bias(node, ctx):
         return
+    if scales_dynamic_quantization(ctx.view, node):
+        return  # quantization constants: accounting lists them apart
     state = node.op_type in BROADCASTS and _feeds_side_inputs_only(node, ctx)
     refs: list[WeightRef] = []
     for position, name in enumerate(node.inputs):

@@ -9,6 +9,7 @@ fc1 is a dense layer on a flattened 16x4x4 conv tensor (flagged).
 Variants written next to this script:
   quant_float.onnx                 float32 reference (Gemm head)
   quant_dynamic.onnx               onnxruntime quantize_dynamic
+  quant_dynamic_per_channel.onnx   the same, per-channel weight scales
   quant_static_qdq.onnx            quantize_static, QuantFormat.QDQ
   quant_static_qoperator.onnx      quantize_static, QuantFormat.QOperator
   quant_fp16.onnx                  onnxconverter_common float16 conversion
@@ -169,6 +170,10 @@ def main() -> int:
         quantize_dynamic(pre_path, dst, weight_type=QuantType.QUInt8,
                          op_types_to_quantize=["Conv", "MatMul", "Gemm"])
 
+    def q_dynamic_per_channel(dst):
+        quantize_dynamic(pre_path, dst, weight_type=QuantType.QUInt8, per_channel=True,
+                         op_types_to_quantize=["Conv", "MatMul", "Gemm"])
+
     def q_qdq(dst):
         quantize_static(pre_path, dst, SeededReader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=False)
@@ -187,6 +192,9 @@ def main() -> int:
 
     variants += [
         ("quant_dynamic", f"onnxruntime {onnxruntime.__version__} quantize_dynamic (QUInt8 weights)", q_dynamic, None),
+        ("quant_dynamic_per_channel",
+         f"onnxruntime {onnxruntime.__version__} quantize_dynamic (QUInt8 weights, per-channel)",
+         q_dynamic_per_channel, None),
         ("quant_static_qdq", f"onnxruntime {onnxruntime.__version__} quantize_static QDQ (U8 act / S8 weight, per-tensor)",
          q_qdq, None),
         ("quant_static_qoperator", f"onnxruntime {onnxruntime.__version__} quantize_static QOperator (U8/S8, per-tensor)",
