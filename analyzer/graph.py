@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy.typing as npt
 from onnx import (
     AttributeProto,
     GraphProto,
@@ -18,6 +19,7 @@ from onnx import (
     NodeProto,
     SparseTensorProto,
     TensorProto,
+    numpy_helper,
 )
 
 from analyzer import dtypes
@@ -105,6 +107,19 @@ class ModelView:
 
     def shape(self, name: str) -> Shape | None:
         return self.shapes.get(name)
+
+    def values(self, name: str) -> npt.NDArray[Any] | None:
+        """The values of a small tensor stored in the file itself (None for any other value).
+
+        Never external data: converting such a tensor would make onnx open its data file.
+        """
+        tensor = self.small.get(name) if name else None
+        if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
+            return None
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:  # a payload numpy cannot read: the values stay unknown
+            return None
 
 
 def normalize_domain(domain: str) -> str:

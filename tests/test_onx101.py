@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from analyzer import analyze
@@ -122,6 +123,37 @@ def test_conv1d_gives_a_one_dimensional_alternative(audit) -> None:
     assert (finding.layout, finding.channels, finding.spatial) == ("NCL", 8, (96,))
     assert finding.conv_weights == 3 * 8 * 12  # k taps, not k x k
     assert finding.conv_macs == 3 * 8 * 12 * 96
+
+
+@pytest.mark.parametrize("axes", ["input", "attribute", "none"])
+def test_keras_conv1d_squeezed_then_channels_last(audit, axes) -> None:
+    """tf2onnx's Keras Conv1D: Unsqueeze -> Conv [N, C=10, 1, L=18] -> Squeeze -> Transpose to
+    [N, L, C] -> Flatten -> MatMul. The flatten reads 18 positions of 10 channels."""
+    squeeze = {
+        "input": helper.make_node("Squeeze", ["c", "axes"], ["s"]),
+        "attribute": helper.make_node("Squeeze", ["c"], ["s"], axes=[2]),
+        "none": helper.make_node("Squeeze", ["c"], ["s"]),
+    }[axes]
+    opset = 11 if axes == "attribute" else 17
+    model = graph_model(
+        [
+            helper.make_node("Unsqueeze", ["x", "axes"], ["u"]),
+            helper.make_node("Conv", ["u", "cw"], ["c"]),
+            squeeze,
+            helper.make_node("Transpose", ["s"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("Flatten", ["t"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["y"], name="dense"),
+        ],
+        [vi("x", 2 if axes == "none" else "N", 4, 20)],  # squeeze-all needs a known batch
+        [weights("cw", 10, 4, 1, 3), ints("axes", [2]), weights("w", 18 * 10, 7)],
+    )
+    if opset == 11:
+        model.opset_import[0].version = 11
+        model.graph.node[0].CopyFrom(helper.make_node("Unsqueeze", ["x"], ["u"], axes=[2]))
+    (finding,) = audit(model).findings
+    assert (finding.layout, finding.channels, finding.spatial) == ("NLC", 10, (18,))
+    assert finding.conv_weights == 3 * 10 * 7
+    assert finding.conv_macs == 3 * 10 * 7 * 18
 
 
 def test_raw_image_inputs_count_as_spatial(audit) -> None:

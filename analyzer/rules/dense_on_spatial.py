@@ -81,8 +81,10 @@ def _origin(value: str, ctx: RuleContext) -> tuple[str, tuple[int, ...], str] | 
         node = ctx.view.nodes[index]
         if node.op_type in SPATIAL_OPS:
             return "conv", perm, value
-        if node.op_type == "Transpose":
-            step = tuple(int(p) for p in node.attr("perm", ()) or ())
+        if node.op_type in ("Transpose", "Squeeze"):
+            step = _perm(node, ctx) if node.op_type == "Transpose" else _kept_axes(node, ctx)
+            if step is None or (perm and max(perm) >= len(step)):
+                return None
             perm = step if not perm else tuple(step[p] for p in perm)
             value = node.inputs[0]
             continue
@@ -94,6 +96,36 @@ def _origin(value: str, ctx: RuleContext) -> tuple[str, tuple[int, ...], str] | 
             continue
         return None
     return None
+
+
+def _perm(node: NodeView, ctx: RuleContext) -> tuple[int, ...] | None:
+    """A Transpose's perm; without one it reverses the axes."""
+    perm = tuple(int(p) for p in node.attr("perm", ()) or ())
+    if perm:
+        return perm
+    shape = ctx.view.shape(node.input(0))
+    return None if shape is None else tuple(reversed(range(len(shape))))
+
+
+def _kept_axes(node: NodeView, ctx: RuleContext) -> tuple[int, ...] | None:
+    """The axes of a Squeeze's input that its output keeps, in order (tf2onnx writes every
+    Keras Conv1D as Unsqueeze -> Conv -> Squeeze); None when they cannot be told."""
+    shape = ctx.view.shape(node.input(0))
+    out = ctx.view.shape(node.outputs[0]) if node.outputs else None
+    if shape is None or out is None or len(out) >= len(shape):
+        return None
+    rank = len(shape)
+    given = node.attr("axes", ())  # before opset 13
+    stored = ctx.view.values(node.input(1))
+    if not given and stored is not None and stored.ndim <= 1:
+        given = tuple(int(a) for a in stored.reshape(-1))
+    if given:
+        removed = {a % rank for a in given if -rank <= a < rank}
+    else:  # unambiguous when only the removed axes have size 1
+        removed = {a for a, d in enumerate(shape) if d == 1}
+    if len(removed) != rank - len(out):
+        return None
+    return tuple(a for a in range(rank) if a not in removed)
 
 
 SEQUENCE_OPS: Final = frozenset(

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy.typing as npt
-from onnx import TensorProto, numpy_helper
 
 from analyzer import dtypes
 from analyzer.errors import StrictModeError
@@ -76,19 +75,11 @@ class Context:
         return self.consts.is_const(name)
 
     def values(self, name: str) -> npt.NDArray[Any] | None:
-        """The values of a small float tensor stored in the file itself, read directly.
-
-        Never external data: converting such a tensor would make onnx open its data file.
-        """
+        """The values of a small float tensor stored in the file itself, read directly."""
         tensor = self.view.small.get(name) if name else None
-        if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
+        if tensor is None or not dtypes.is_float(tensor.data_type):
             return None
-        if not dtypes.is_float(tensor.data_type):
-            return None
-        try:
-            return numpy_helper.to_array(tensor)
-        except Exception:  # a payload numpy cannot read: the values stay unknown
-            return None
+        return self.view.values(name)
 
     def refs(
         self,

@@ -71,6 +71,16 @@ def conv_gap_dense() -> keras.Model:
     return keras.Model(inp, out, name="keras_conv_gap_dense")
 
 
+def conv1d_flatten_dense() -> keras.Model:
+    inp = keras.Input((32, 4), name="input")
+    x = keras.layers.Conv1D(8, 3, activation="relu", name="conv1")(inp)
+    x = keras.layers.MaxPooling1D(2, name="pool1")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(16, activation="relu", name="fc1")(x)
+    out = keras.layers.Dense(3, name="fc2")(x)
+    return keras.Model(inp, out, name="keras_conv1d_flatten_dense")
+
+
 def lstm_gru() -> keras.Model:
     inp = keras.Input((12, 8), name="input")
     x = keras.layers.LSTM(24, return_sequences=True, name="lstm")(inp)
@@ -87,6 +97,11 @@ SAMPLES = [
     dict(name="keras_conv_gap_dense", build=conv_gap_dense, shape=(32, 32, 3), flagged=[],
          notes="Keras NHWC Conv2D -> BatchNorm -> ReLU -> Conv2D -> GlobalAveragePooling2D -> Dense; NOT flagged. "
                "Keras count_params() includes the BN moving_mean/moving_variance (non-trainable)."),
+    dict(name="keras_conv1d_flatten_dense", build=conv1d_flatten_dense, shape=(32, 4),
+         flagged=[("fc1", {"C": 8, "L": 15, "units": 16, "layout": "NLC"})],
+         notes="Keras Conv1D -> MaxPooling1D -> Flatten -> Dense on [N, 32, 4] sequences: fc1 consumes the "
+               "flatten of 15 positions x 8 channels, channels last. tf2onnx writes the Conv1D as "
+               "Unsqueeze -> Conv -> Squeeze."),
     dict(name="keras_lstm_gru", build=lstm_gru, shape=(12, 8), flagged=[],
          notes="Keras LSTM(24, return_sequences) -> GRU(16) -> Dense(4) on [N, 12, 8] sequences; NOT flagged."),
 ]
