@@ -430,3 +430,23 @@ def test_a_bias_less_conv_keeps_its_separate_bias_add(audit) -> None:
     report = audit(model)
     assert [(entry.op_type, entry.params) for entry in report.layers] == [("Conv", 4 * 27 + 4)]
     assert {w.role for w in report.layers[0].weights} == {"weight", "bias"}
+
+
+@pytest.mark.parametrize(
+    ("weight", "noted"),
+    [("onnx::Conv_146", True), ("onnx::Conv_146_quantized", True), ("conv1.weight", False)],
+)
+def test_folded_conv_weights_are_noted_also_when_quantized(audit, weight, noted) -> None:
+    """torchscript names a conv weight it computed (BatchNorm folded in) onnx::Conv_N;
+    onnxruntime's QDQ quantizer then stores it as onnx::Conv_N_quantized."""
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", weight], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 3, 3])],
+        [numpy_helper.from_array(rng.standard_normal((3, 2, 3, 3)).astype(np.float32), weight)],
+    )
+    report = audit(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert report.totals.params == 3 * 2 * 3 * 3
+    assert any("likely folded" in note for note in report.notes) is noted

@@ -15,7 +15,7 @@ from analyzer.visitors.linear import bias_add
 MS = "com.microsoft"
 
 
-FOLDED = re.compile(r"^onnx::Conv_\d+$|batch_?norm|weight_bias$", re.IGNORECASE)
+FOLDED = re.compile(r"^onnx::Conv_\d+(_quantized)?$|batch_?norm|weight_bias$", re.IGNORECASE)
 
 
 FOLDED_NOTE = "exporter-computed weights, BatchNormalization likely folded in"
