@@ -28,25 +28,27 @@ def _node_lists(model: ModelProto) -> Iterator[list[NodeProto] | GraphProto]:
 
 
 _GRAPH, _GRAPHS = AttributeProto.GRAPH, AttributeProto.GRAPHS
-_TENSOR, _TENSORS, _SPARSE = (
+_TENSOR, _TENSORS, _SPARSE, _SPARSES = (
     AttributeProto.TENSOR,
     AttributeProto.TENSORS,
     AttributeProto.SPARSE_TENSOR,
+    AttributeProto.SPARSE_TENSORS,
 )
 
 
-def _roots(model: ModelProto) -> tuple[list[GraphProto], list[NodeProto]]:
-    """Where every walk starts: top-level graphs plus function bodies' subgraphs, and the
-    function bodies' own nodes."""
+def _roots(model: ModelProto) -> tuple[list[GraphProto], list[AttributeProto]]:
+    """Where every walk starts: top-level graphs plus the subgraphs of function bodies and of
+    functions' default attribute values, and the attributes of those (which hold tensors)."""
     stack: list[GraphProto] = []
-    loose: list[NodeProto] = []
+    loose: list[AttributeProto] = []
     for item in _node_lists(model):
         if isinstance(item, GraphProto):
             stack.append(item)
         else:
-            loose.extend(item)
-    for node in loose:
-        stack.extend(subgraphs(node))
+            loose.extend(attr for node in item for attr in node.attribute)
+    loose.extend(attr for fn in model.functions for attr in fn.attribute_proto)
+    for attr in loose:
+        stack.extend(_attr_graphs(attr))
     return stack, loose
 
 
@@ -63,22 +65,29 @@ def iter_graphs(model: ModelProto) -> Iterator[GraphProto]:
 
 def subgraphs(node: NodeProto) -> Iterator[GraphProto]:
     for attr in node.attribute:
-        if attr.type == _GRAPH:
-            yield attr.g
-        elif attr.type == _GRAPHS:
-            yield from attr.graphs
+        yield from _attr_graphs(attr)
 
 
-def _node_tensors(node: NodeProto) -> Iterator[TensorProto]:
-    for attr in node.attribute:
-        kind = attr.type
-        if kind == _TENSOR:
-            yield attr.t
-        elif kind == _TENSORS:
-            yield from attr.tensors
-        elif kind == _SPARSE:
-            yield attr.sparse_tensor.values
-            yield attr.sparse_tensor.indices
+def _attr_graphs(attr: AttributeProto) -> Iterator[GraphProto]:
+    if attr.type == _GRAPH:
+        yield attr.g
+    elif attr.type == _GRAPHS:
+        yield from attr.graphs
+
+
+def _attr_tensors(attr: AttributeProto) -> Iterator[TensorProto]:
+    kind = attr.type
+    if kind == _TENSOR:
+        yield attr.t
+    elif kind == _TENSORS:
+        yield from attr.tensors
+    elif kind == _SPARSE:
+        yield attr.sparse_tensor.values
+        yield attr.sparse_tensor.indices
+    elif kind == _SPARSES:
+        for sparse in attr.sparse_tensors:
+            yield sparse.values
+            yield sparse.indices
 
 
 def iter_tensors(model: ModelProto) -> Iterator[TensorProto]:
@@ -105,13 +114,10 @@ def iter_tensors(model: ModelProto) -> Iterator[TensorProto]:
                     stack.append(attr.g)
                 elif kind == _GRAPHS:
                     stack.extend(attr.graphs)
-                elif kind == _TENSORS:
-                    yield from attr.tensors
-                elif kind == _SPARSE:
-                    yield attr.sparse_tensor.values
-                    yield attr.sparse_tensor.indices
-    for node in loose:
-        yield from _node_tensors(node)
+                else:
+                    yield from _attr_tensors(attr)
+    for attr in loose:
+        yield from _attr_tensors(attr)
 
 
 _MESSAGE, _REPEATED_MESSAGE, _STRING, _REPEATED_STRING, _OTHER = range(5)

@@ -8,8 +8,8 @@ and the buffer is parsed once. The result equals `strip_payloads(read_model(path
 field, while the payload bytes of large tensors are never read.
 
 Which tensors are visited mirrors `protowalk.iter_tensors` exactly (attribute tensors and
-subgraphs only when the attribute's `type` says so; `sparse_tensors` attributes not at all), so
-both paths strip the same tensors.
+subgraphs only when the attribute's `type` says so, functions' default attributes included),
+so both paths strip the same tensors.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _CHILDREN: dict[int, dict[int, int]] = {
     _MODEL: {7: _GRAPH, 20: _TRAINING, 25: _FUNCTION},
     _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
     _NODE: {5: _ATTR},
-    _FUNCTION: {7: _NODE},
+    _FUNCTION: {7: _NODE, 11: _ATTR},
     _TRAINING: {1: _GRAPH, 2: _GRAPH},
 }
 """Field number -> kind of the length-delimited submessages that can hold tensors."""
@@ -62,6 +62,7 @@ _ATTR_CHILDREN: dict[int, dict[int, int]] = {
     4: {5: _TENSOR},  # TENSOR: t
     9: {10: _TENSOR},  # TENSORS: tensors
     11: {22: _SPARSE},  # SPARSE_TENSOR: sparse_tensor
+    12: {23: _SPARSE},  # SPARSE_TENSORS: sparse_tensors
     5: {6: _GRAPH},  # GRAPH: g
     10: {11: _GRAPH},  # GRAPHS: graphs
 }

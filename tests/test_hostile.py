@@ -501,6 +501,49 @@ def test_small_external_norm_values_are_not_read(capsys, folder, opened) -> None
     assert str(folder / "w.bin") not in opened
 
 
+def _with_default_tensor(tensor: TensorProto) -> ModelProto:
+    """The MatMul model plus a local function whose default attribute holds `tensor`."""
+    proto = matmul()
+    body = [helper.make_node("Constant", [], ["k"])]
+    body[0].attribute.add(name="value", ref_attr_name="w", type=AttributeProto.TENSOR)
+    function = helper.make_function("local", "Fn", [], ["k"], body, [helper.make_opsetid("", 17)])
+    function.attribute_proto.append(helper.make_attribute("w", tensor))
+    proto.functions.append(function)
+    proto.opset_import.add(domain="local", version=1)
+    return proto
+
+
+def _outside(name: str, dims: list[int]) -> TensorProto:
+    tensor = TensorProto(name=name, data_type=FLOAT, dims=dims)
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="../secret.bin")
+    return tensor
+
+
+@pytest.mark.parametrize("where", ["function default", "sparse_tensors attribute"])
+def test_every_tensor_location_is_checked(capsys, folder, where) -> None:
+    """Found by a red-team sweep: these tensors escaped the loader's checks, so `verify` let
+    onnxruntime read an external file from outside the folder."""
+    if where == "function default":
+        proto = _with_default_tensor(_outside("d", [4, 3]))
+    else:
+        proto = matmul()
+        sparse = helper.make_sparse_tensor(
+            _outside("v", [2]), helper.make_tensor("i", TensorProto.INT64, [2], [0, 5]), [4, 3]
+        )
+        node = helper.make_node("Identity", ["x"], ["x2"])
+        node.attribute.append(helper.make_attribute("extra", [sparse]))
+        proto.graph.node.append(node)
+    path = save(proto, folder / "hidden.onnx")
+    assert_error(capsys, path, "'../secret.bin' climbs out")
+
+
+def test_function_default_tensor_dims_are_checked(capsys, tmp_path) -> None:
+    tensor = helper.make_tensor("d", FLOAT, [4, 3], [0.0] * 12)
+    tensor.dims[0] = -4
+    assert_error(capsys, save(_with_default_tensor(tensor), tmp_path / "neg.onnx"), "negative dim")
+
+
 def test_hard_link_is_stat_only_for_the_analysis(capsys, folder, opened) -> None:
     """The analysis never opens external data, so a hard link is not read (verify refuses it)."""
     os.link(folder.parent / "secret.bin", folder / "hard.bin")

@@ -205,7 +205,7 @@ def rich_model() -> ModelProto:
     function = helper.make_function(
         "custom", "Fn", ["x"], ["y"], fn_body, [helper.make_opsetid("", 18)]
     )
-    # FunctionProto.attribute_proto defaults are not walked by protowalk: left as they are.
+    # FunctionProto.attribute_proto defaults are walked (and stripped) like node attributes.
     function.attribute_proto.append(
         helper.make_attribute("dflt", numpy_helper.from_array(arr(BIG), "dflt"))
     )
