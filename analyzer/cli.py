@@ -43,7 +43,10 @@ class Output:
             folder = self.target.parent
             fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=folder)
             self.tmp = Path(tmp)
-            self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            # backslashreplace: a path that is not UTF-8 becomes a valid JSON escape (\udcff)
+            self.handle = os.fdopen(
+                fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
+            )
 
     def write(self, text: str) -> None:
         self.handle.write(text)
@@ -60,13 +63,16 @@ class Output:
 
 
 def expand_paths(paths: Sequence[str]) -> Iterator[str]:
-    """Files as given; folders searched recursively for *.onnx, sorted, symlinks not followed."""
+    """Files as given; folders searched recursively for *.onnx, sorted, symlinks not followed.
+    A folder without any is passed on as it is, to be reported like any unreadable model."""
     for raw in paths:
         path = Path(raw)
+        found = []
         if path.is_dir():
             found = sorted(p for p in path.rglob("*.onnx") if p.is_file() and not p.is_symlink())
+        if found:
             yield from (str(p) for p in found)
-        else:
+        else:  # a file, or a folder without models: the loader says what is wrong with it
             yield raw
 
 
@@ -181,9 +187,6 @@ def _merge(texts: list[str], fmt: str, single: bool) -> str:
 
 def check(settings: Settings) -> int:
     paths = list(expand_paths(settings.paths))
-    if not paths:
-        _error("no .onnx files found in " + ", ".join(settings.paths))
-        return EXIT_ERROR
     fmt = settings.format
     if settings.emit_candidate and len(paths) > 1:
         _error("--emit-candidate takes one model")
@@ -286,6 +289,9 @@ def info_command(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a file name that is not UTF-8, a stdout that is not UTF-8
+        reconfigure(errors="backslashreplace")
     if args and args[0] in ("rules", "explain"):
         return info_command(args)
     command = "check"

@@ -151,8 +151,9 @@ def open_model(path: Path) -> tuple[int, os.stat_result]:
     try:
         info = os.fstat(handle)
         if not stat.S_ISREG(info.st_mode):
-            kind = "is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise NotOnnxError(name, kind, "pass a .onnx file")
+            if stat.S_ISDIR(info.st_mode):
+                raise NotOnnxError(name, "a folder without .onnx files", "pass a .onnx file")
+            raise NotOnnxError(name, "not a regular file", "pass a .onnx file")
         if info.st_size == 0:
             raise NotOnnxError(name, "empty file", "the export probably failed")
     except BaseException:

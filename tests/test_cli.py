@@ -149,3 +149,36 @@ def test_installed_entry_point_and_module_agree() -> None:
         check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_file_name_that_is_not_utf8(capsys, tmp_path, to_file) -> None:
+    """Found by a red-team sweep: the path's surrogates crashed the writer with a traceback.
+    They are written as JSON escapes, so the report still parses and names the same path."""
+    path = os.fsdecode(os.fsencode(str(tmp_path)) + b"/name\xff\xfe.onnx")
+    Path(path).write_bytes((SAMPLES / "seed_mlp.onnx").read_bytes())
+    out = tmp_path / "report.json"
+    code, stdout, err = run(capsys, path, "--format", "json", *(["-o", str(out)] * to_file))
+    assert code == 0 and "Traceback" not in err
+    text = out.read_text(encoding="utf-8") if to_file else stdout
+    assert json.loads(text)["path"] == path
+
+
+def test_stdout_that_cannot_encode_a_name(tmp_path) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "ORT_DISABLE_TELEMETRY": "1"}
+    path = tmp_path / "r\u00e9seau.onnx"
+    path.write_bytes((SAMPLES / "seed_mlp.onnx").read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", str(path)], env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"r\\xe9seau.onnx" in done.stdout
+
+
+def test_folder_without_models_is_reported_in_a_batch(capsys, tmp_path) -> None:
+    empty = tmp_path / "empty.onnx"
+    empty.mkdir()
+    code, out, err = run(capsys, str(empty), str(SAMPLES / "seed_mlp.onnx"), "--format", "json")
+    assert code == 2
+    assert f"onnx-audit: error: {empty}: a folder without .onnx files (pass a .onnx file)" in err
+    assert "seed_mlp.onnx" in out
