@@ -44,26 +44,32 @@ def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
         for note in layer.notes
         if not note.startswith(tuple(SUMMARIES))
     ]
-    tables = {
-        (w.shape, w.tensor)
-        for layer in layers
-        if layer.op_type == "Gather"
-        for w in layer.weights
-        if w.role == "embedding" and len(w.shape) == 2
-    }
+    by_shape: dict[tuple[int, ...], list[str]] = {}  # transposed table shape -> tables
+    for layer in layers:
+        if layer.op_type != "Gather":
+            continue
+        for w in layer.weights:
+            if w.role == "embedding" and len(w.shape) == 2 and w.shape[0] != w.shape[1]:
+                by_shape.setdefault((w.shape[1], w.shape[0]), []).append(w.tensor)
+    ordered = {shape: sorted(set(names)) for shape, names in by_shape.items()}
     for layer in layers:
         if layer.op_type not in ("MatMul", "Gemm"):
             continue
         for weight in layer.weights:
             if weight.role != "weight" or len(weight.shape) != 2:
                 continue
-            for shape, table in sorted(tables):
-                transposed = (shape[1], shape[0])
-                if weight.tensor != table and weight.shape == transposed and shape[0] != shape[1]:
-                    notes.append(
-                        f"{layer.name}: weight {weight.tensor!r} {list(weight.shape)} has the "
-                        f"transposed shape of embedding table {table!r} {list(shape)}: if the two "
-                        "are tied in the source model, the exporter stored a transposed copy, "
-                        f"counted here as stored (+{weight.elements:,} over the framework's count)"
-                    )
+            # one note per weight: n tables of one shape must not make n*n notes (or work).
+            # Tables are not square, so the weight is never one of them.
+            candidates = ordered.get(weight.shape)
+            if not candidates:
+                continue
+            table, shape = candidates[0], [weight.shape[1], weight.shape[0]]
+            more = len(candidates) - 1
+            others = f" (or one of {more:,} other tables)" if more else ""
+            notes.append(
+                f"{layer.name}: weight {weight.tensor!r} {list(weight.shape)} has the "
+                f"transposed shape of embedding table {table!r} {shape}{others}: if the two "
+                "are tied in the source model, the exporter stored a transposed copy, "
+                f"counted here as stored (+{weight.elements:,} over the framework's count)"
+            )
     return tuple(dict.fromkeys(notes))

@@ -245,5 +245,10 @@ def _died(label: str, exitcode: int | None, limits: Limits) -> Outcome[Any]:
             return Outcome(label, None, LimitExceededError(label, what))
         what = f"the analysis crashed with {name} inside onnx or protobuf"
         return Outcome(label, None, AuditError(label, what, "rerun with --debug; please report it"))
-    error = AuditError(label, f"internal error: the analysis process exited with {exitcode}")
+    cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
+    error = AuditError(
+        label,
+        f"the analysis process exited with {exitcode} without a result",
+        f"most likely out of memory under the {cap} cap (--max-memory); else rerun with --debug",
+    )
     return Outcome(label, None, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -209,6 +210,18 @@ def test_sandbox_stops_time_and_memory_hogs() -> None:
     assert isinstance(slow.error, LimitExceededError) and "over 0.5 s" in slow.error.what
     (hog,) = run_jobs([("hog", _hog)], Limits(max_memory=1024**3, timeout=30))
     assert isinstance(hog.error, LimitExceededError) and "memory" in hog.error.what
+
+
+def _vanish(notes: list[str]) -> int:
+    os._exit(1)  # what a child does when even sending its error fails
+
+
+def test_child_exiting_without_a_result_gets_a_hint() -> None:
+    (gone,) = run_jobs([("gone", _vanish)], Limits(max_memory=1024**3, timeout=30))
+    assert gone.error is not None
+    line = gone.error.line()
+    assert "exited with 1 without a result" in line and "--max-memory" in line
+    assert "internal error" not in line
 
 
 def test_preview_rules_run_only_when_asked() -> None:

@@ -450,3 +450,33 @@ def test_folded_conv_weights_are_noted_also_when_quantized(audit, weight, noted)
     report = audit(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert report.totals.params == 3 * 2 * 3 * 3
     assert any("likely folded" in note for note in report.notes) is noted
+
+
+def test_transposed_copy_notes_stay_one_per_weight(audit) -> None:
+    """Found by a red-team sweep: n tables and n MatMuls of the transposed shape made n*n
+    notes (5,000 of each: a minute and then a crash); now one note per MatMul weight."""
+    n = 3
+    rng = np.random.default_rng(0)
+    nodes, inits, outputs = [], [], []
+    for i in range(n):
+        nodes.append(helper.make_node("Gather", [f"tab{i}", "ids"], [f"e{i}"]))
+        nodes.append(helper.make_node("MatMul", ["x", f"mw{i}"], [f"m{i}"], name=f"mm{i}"))
+        inits += [
+            numpy_helper.from_array(rng.standard_normal((3, 2)).astype(np.float32), f"tab{i}"),
+            numpy_helper.from_array(rng.standard_normal((2, 3)).astype(np.float32), f"mw{i}"),
+        ]
+        outputs += [f"e{i}", f"m{i}"]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, [4]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 2]),
+        ],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        inits,
+    )
+    report = audit(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert report.totals.params == n * (3 * 2 + 2 * 3)
+    assert len(report.notes) == n
+    assert all("'tab0' [3, 2] (or one of 2 other tables)" in note for note in report.notes)
