@@ -15,6 +15,11 @@ MAX_NAME = 80
 """Longest name quoted in a message; hostile files use megabyte-long names."""
 
 
+def escape_controls(text: str) -> str:
+    """Control characters (terminal escapes, line breaks) as visible `\\xNN` escapes."""
+    return text.translate(_CONTROL)
+
+
 def quote(name: str, limit: int = MAX_NAME) -> str:
     """`repr(name)`, shortened to `limit` characters with an ellipsis."""
     if len(name) > limit:

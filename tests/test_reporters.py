@@ -196,6 +196,29 @@ def test_csv_quotes_awkward_names(samples: dict[str, Report]) -> None:
     assert row["layer"] == 'a,"b"\r\nc'
 
 
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x")', "+cmd", "-2+3", "@SUM(A1)"])
+def test_csv_cells_never_start_a_formula(samples: dict[str, Report], name: str) -> None:
+    """Found by a red-team sweep: a layer name from the file reached a spreadsheet as a formula."""
+    layer = dataclasses.replace(samples["seed_mlp"].layers[0], name=name)
+    report = dataclasses.replace(samples["seed_mlp"], layers=(layer,))
+    (row,) = csv.DictReader(io.StringIO(render(report, "csv"), newline=""))
+    assert row["layer"] == "'" + name
+    assert row["params"] == str(layer.params)
+
+
+def test_table_shows_control_characters_escaped(samples: dict[str, Report]) -> None:
+    """Names, producer and path from a hostile file must not drive the terminal."""
+    layer = dataclasses.replace(samples["seed_mlp"].layers[0], name="\x1b[2J\x1b]0;t\x07x\ny")
+    info = dataclasses.replace(samples["seed_mlp"].model, producer="evil\r\x1b[31m")
+    report = dataclasses.replace(
+        samples["seed_mlp"], layers=(layer,), model=info, notes=("a\x1b[5mb",), path="p\nq"
+    )
+    text = render(report, "table")
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "\\x1b[2J\\x1b]0;t\\x07x\\x0ay (Gemm)" in text
+    assert "Model: p\\x0aq\n" in text and "producer: evil\\x0d\\x1b[31m" in text
+
+
 # --- markdown ----------------------------------------------------------------------------------
 
 

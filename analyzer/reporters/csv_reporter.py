@@ -53,7 +53,16 @@ def render_csv(report: Report) -> str:
         if finding.code not in codes:
             codes.append(finding.code)
     rows = [list(COLUMNS)] + [_row(report, layer, flagged) for layer in report.layers]
-    return "".join(_line(row) for row in rows)
+    return "".join(_line([_inert(cell) for cell in row]) for row in rows)
+
+
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (a hostile file's layer name) gets a
+    leading `'`, as OWASP advises; counts never start so."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _line(row: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from analyzer.errors import escape_controls
 from analyzer.reporters import add_reporter
 from analyzer.results import Finding, Report, Shape
 
@@ -108,10 +109,10 @@ def render_table(report: Report) -> str:
     head.append(f"  {info.nodes:,} nodes, {len(report.layers):,} layers with weights or MACs")
     rows = [
         [
-            f"{layer.name} ({layer.qualified_op})",
-            shape_text(layer.output_shapes[0] if layer.output_shapes else None),
+            escape_controls(f"{layer.name} ({layer.qualified_op})"),
+            escape_controls(shape_text(layer.output_shapes[0] if layer.output_shapes else None)),
             f"{layer.params:,}",
-            str(layer.macs),
+            escape_controls(str(layer.macs)),
             "shared" if layer.shared else "",
         ]
         for layer in report.layers
@@ -140,22 +141,28 @@ def render_table(report: Report) -> str:
     totals.append(f"MACs: {t.macs}")
     if any(layer.shared for layer in report.layers):
         totals.append("Shared tensors are counted once in the totals, on every row that uses them.")
-    parts = ["\n".join(head), table, "\n".join(totals)]
+    parts = [_block(head), table, _block(totals)]
     if report.verification is not None:
-        parts.append("\n".join(verification_lines(report)))
+        parts.append(_block(verification_lines(report)))
     if report.findings:
         lines = [f"Findings ({len(report.findings)}):"]
         for finding in report.findings:
             lines.extend(finding_lines(finding))
-        parts.append("\n".join(lines))
+        parts.append(_block(lines))
     else:
         parts.append("Findings: none")
     if report.notes:
-        parts.append("\n".join(["Notes:", *(f"  - {n}" for n in report.notes)]))
+        parts.append(_block(["Notes:", *(f"  - {n}" for n in report.notes)]))
     if report.warnings:
-        parts.append("\n".join(["Warnings:", *(f"  - {w}" for w in report.warnings)]))
+        parts.append(_block(["Warnings:", *(f"  - {w}" for w in report.warnings)]))
     if report.violations:
         lines = [f"Policy violations ({len(report.violations)}):"]
         lines += [f"  - {v.policy}: {v.message}" for v in report.violations]
-        parts.append("\n".join(lines))
+        parts.append(_block(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _block(lines: list[str]) -> str:
+    """Lines that quote names from the file: escape codes and line breaks in them are shown
+    escaped, never sent to the terminal (a hostile name could clear the screen)."""
+    return "\n".join(escape_controls(line) for line in lines)
