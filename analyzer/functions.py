@@ -56,12 +56,46 @@ def _expand(call: NodeProto, fn: FunctionProto, prefix: str) -> list[NodeProto]:
                 kept.append(attr)
         del node.attribute[:]
         node.attribute.extend(kept)
+        _rename_outer_reads(node, rename, prefix)
         if template.op_type == "Constant" and template.domain in ("", "ai.onnx"):
             entry = node.metadata_props.add()
             entry.key = STORED_KEY
             entry.value = function_key(fn, index)
         body.append(node)
     return body
+
+
+def _rename_outer_reads(node: NodeProto, rename: dict[str, str], prefix: str) -> None:
+    """Names a copied node's subgraphs read from the function body (its formal inputs, its
+    own values), renamed as the body's are. Names a subgraph defines itself, or an enclosing
+    subgraph of the same node does, shadow the body's and stay."""
+    stack: list[tuple[GraphProto, frozenset[str]]] = [(g, frozenset()) for g in subgraphs(node)]
+    while stack:
+        graph, enclosing = stack.pop()
+        local = set(enclosing)
+        local.update(value.name for value in graph.input)
+        local.update(tensor.name for tensor in graph.initializer)
+        local.update(sparse.values.name for sparse in graph.sparse_initializer)
+        for inner in graph.node:
+            local.update(inner.output)
+        local.discard("")
+        shadowing = frozenset(local)
+        for inner in graph.node:
+            for position, name in enumerate(inner.input):
+                if name and name not in shadowing:
+                    inner.input[position] = rename.setdefault(name, f"{prefix}/{name}")
+            stack.extend((sub, shadowing) for sub in subgraphs(inner))
+        for value in graph.output:
+            if value.name and value.name not in shadowing:
+                value.name = rename.setdefault(value.name, f"{prefix}/{value.name}")
+
+
+def _ancestors(name: str) -> Iterator[str]:
+    """ "a/b/c" -> "a", "a/b": the prefixes an expansion must not take."""
+    at = name.find("/")
+    while at > 0:
+        yield name[:at]
+        at = name.find("/", at + 1)
 
 
 Key = tuple[str, str, str]
@@ -90,6 +124,10 @@ def _inline_graph(graph: GraphProto, table: dict[Key, FunctionProto]) -> int:
         return 0
     expanded = 0
     out: list[NodeProto] = []
+    names = [value.name for value in (*graph.input, *graph.output, *graph.value_info)]
+    names += [tensor.name for tensor in graph.initializer]
+    names += [name for node in graph.node for name in node.output]
+    taken = {prefix for name in names for prefix in _ancestors(name)}
     work = list(reversed(list(enumerate(graph.node))))
     while work:
         index, node = work.pop()
@@ -98,11 +136,23 @@ def _inline_graph(graph: GraphProto, table: dict[Key, FunctionProto]) -> int:
             out.append(node)
             continue
         expanded += 1
-        prefix = node.name or f"{node.op_type}_{index}"
-        work.extend((index, inner) for inner in reversed(_expand(node, fn, prefix)))
+        prefix = _free(node.name or f"{node.op_type}_{index}", taken)
+        body = _expand(node, fn, prefix)
+        taken.update(p for inner in body for name in inner.output for p in _ancestors(name))
+        work.extend((index, inner) for inner in reversed(body))
     del graph.node[:]
     graph.node.extend(out)
     return expanded
+
+
+def _free(base: str, taken: set[str]) -> str:
+    """An expansion prefix no name of the graph starts with: `base`, else `base#N`."""
+    prefix, count = base, 1
+    while prefix in taken:
+        count += 1
+        prefix = f"{base}#{count}"
+    taken.add(prefix)
+    return prefix
 
 
 def expanded_sizes(table: dict[Key, FunctionProto]) -> dict[Key, int]:

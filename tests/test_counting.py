@@ -480,3 +480,61 @@ def test_transposed_copy_notes_stay_one_per_weight(audit) -> None:
     assert report.totals.params == n * (3 * 2 + 2 * 3)
     assert len(report.notes) == n
     assert all("'tab0' [3, 2] (or one of 2 other tables)" in note for note in report.notes)
+
+
+def _function_model(fn_nodes: list[onnx.NodeProto], main_nodes: list[onnx.NodeProto]):
+    fn = helper.make_function(
+        "local", "F", ["c", "x"], ["y"], fn_nodes, [helper.make_opsetid("", 17)]
+    )
+    graph = helper.make_graph(
+        main_nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, 4]),
+        ],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    return helper.make_model(graph, opset_imports=opsets, functions=[fn])
+
+
+def test_function_if_branches_read_the_functions_own_names(audit) -> None:
+    """Found by a red-team sweep (valid for onnx.checker and onnxruntime, refused here): an If
+    inside a function reads the formal input x and the body's Constant k [4, 3]."""
+    branch = [helper.make_node("MatMul", ["x", "k"], ["r"])]
+    out = [helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 3])]
+    k = helper.make_tensor("kk", TensorProto.FLOAT, [4, 3], [0.5] * 12)
+    model = _function_model(
+        [
+            helper.make_node("Constant", [], ["k"], value=k),
+            helper.make_node(
+                "If",
+                ["c"],
+                ["y"],
+                then_branch=helper.make_graph(branch, "t", [], out),
+                else_branch=helper.make_graph(branch, "e", [], out),
+            ),
+        ],
+        [helper.make_node("F", ["cond", "inp"], ["out"], domain="local", name="call")],
+    )
+    report = audit(model)
+    assert report.totals.params == 4 * 3  # one stored tensor, read by both branches
+    assert sorted(entry.op_type for entry in report.layers) == ["MatMul", "MatMul"]
+
+
+@pytest.mark.parametrize("call_name", ["", "blk"])
+def test_function_expansion_never_takes_an_existing_name(audit, call_name) -> None:
+    """The copies of an unnamed call at index 1 are named F_1/..., of a call named blk blk/...:
+    a tensor of the graph already called so must not make them 'defined twice'."""
+    taken = f"{call_name or 'F_1'}/t"
+    model = _function_model(
+        [helper.make_node("Relu", ["x"], ["t"]), helper.make_node("Identity", ["t"], ["y"])],
+        [
+            helper.make_node("Relu", ["inp"], [taken], name="first"),
+            helper.make_node("F", ["cond", taken], ["out"], domain="local", name=call_name),
+        ],
+    )
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 4
+    report = audit(model)
+    assert report.model.nodes == 3
