@@ -394,22 +394,24 @@ def test_recursive_local_function(capsys, tmp_path) -> None:
     assert_error(capsys, save(proto, tmp_path / "recursive.onnx"), "'local::f' calls itself")
 
 
-def test_exponential_function_nesting_is_capped(capsys, tmp_path) -> None:
-    """f20 calls f19 twice, ... : 2**20 copies of f0 if expanded naively."""
+@pytest.mark.parametrize("levels", [18, 20])
+def test_exponential_function_nesting_is_capped(capsys, tmp_path, levels) -> None:
+    """f20 calls f19 twice, ... : 2**20 copies of f0 if expanded naively. 2**18 (262,144
+    nodes from a 5 KB file) is over the cap too: found by a red-team sweep, it took a minute."""
     opsets = [helper.make_opsetid("", 17)]
     functions = [
         helper.make_function(
             "local", "f0", ["a"], ["b"], [helper.make_node("Neg", ["a"], ["b"])], opsets
         )
     ]
-    for level in range(1, 21):
+    for level in range(1, levels + 1):
         calls = [
             helper.make_node(f"f{level - 1}", ["a"], ["t"], domain="local"),
             helper.make_node(f"f{level - 1}", ["t"], ["b"], domain="local"),
         ]
         functions.append(helper.make_function("local", f"f{level}", ["a"], ["b"], calls, opsets))
     proto = model(
-        [helper.make_node("f20", ["x"], ["y"], domain="local")],
+        [helper.make_node(f"f{levels}", ["x"], ["y"], domain="local")],
         [value("x", [1])],
         [value("y")],
         opset_imports=[*opsets, helper.make_opsetid("local", 1)],

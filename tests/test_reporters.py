@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from analyzer import analyze
 from analyzer.reporters import render, reporters
-from analyzer.reporters.csv_reporter import COLUMNS
+from analyzer.reporters.csv_reporter import COLUMNS, FORMULA_STARTS
 from analyzer.reporters.github import escape_data, escape_property
 from analyzer.reporters.markdown import escape
 from analyzer.reporters.netron import SIGNATURE
@@ -438,7 +438,10 @@ def test_no_reporter_crashes(report: Report) -> None:
     VALIDATOR.validate(json.loads(outputs["sarif"]))
     assert json.loads(outputs["netron"])["signature"] == SIGNATURE
     rows = list(csv.DictReader(io.StringIO(outputs["csv"], newline="")))
-    assert [row["layer"] for row in rows] == [layer.name for layer in report.layers]
+    inert = [
+        "'" + n if n.startswith(FORMULA_STARTS) else n for n in (x.name for x in report.layers)
+    ]
+    assert [row["layer"] for row in rows] == inert
     lines = outputs["github"].split("\n")
     assert lines[-1] == "" and len(lines) - 1 == len(report.findings) + len(report.violations)
 
