@@ -277,8 +277,10 @@ def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
     return inferred, more
 
 
-SHAPE_TIMEOUT = 120.0
-"""Seconds onnx shape inference may take before the analysis goes on without its shapes."""
+SHAPE_TIMEOUT = 60.0
+"""Seconds onnx shape inference may take before the analysis goes on without its shapes. On
+payload-free skeletons real models infer in seconds (GPT-2 XL: 0.3 s); onnx's own inference
+grows faster than linearly in If nodes (15,000 of them: 26 s), which hostile files exploit."""
 SHAPE_MEMORY = 2 * 1024**3
 """Address space shape inference may add to the process before it fails (std::bad_alloc)."""
 
