@@ -11,7 +11,7 @@ from analyzer.visitors.norm import IDENTITY_NOTE
 SUMMARIES = {
     FOLDED_NOTE: (
         "BatchNormalization (or a weight parametrization such as weight_norm) was likely folded "
-        "into {count} conv layer(s) by the exporter ({shown}): their weights were computed at "
+        "into {count} layer(s) by the exporter ({shown}): their weights were computed at "
         "export (renamed, or named after batchnorm), so what was folded in (BatchNorm's scale, "
         "shift and running statistics; weight_norm's g and v) is not stored and the source "
         "framework counts more parameters than this file holds"

@@ -538,3 +538,21 @@ def test_function_expansion_never_takes_an_existing_name(audit, call_name) -> No
     model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 4
     report = audit(model)
     assert report.model.nodes == 3
+
+
+@pytest.mark.parametrize(
+    ("tensor", "noted"), [("model/bn/batchnorm/mul:0", True), ("model/scale:0", False)]
+)
+def test_batchnorm_rewritten_as_mul_is_noted(audit, tensor, noted) -> None:
+    """tf2onnx writes a Keras BatchNormalization as Mul/Add by precomputed scale and shift: the
+    moving statistics are gone from the file, so Keras counts more."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", tensor], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 8])],
+        [helper.make_tensor(tensor, TensorProto.FLOAT, [8], [0.5 + i for i in range(8)])],
+    )
+    report = audit(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert report.totals.params == 8
+    assert any("likely folded into 1 layer(s)" in note for note in report.notes) is noted

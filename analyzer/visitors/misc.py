@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
 from analyzer.visitors.base import Context, register
+from analyzer.visitors.conv import folding_notes
 from analyzer.visitors.linear import absorbed_bias
 from analyzer.weights import scales_dynamic_quantization, side_kind
 
@@ -65,7 +66,7 @@ def elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
             kind = "other" if (node.op_type == "Pad" and position) or state else "auto"
             refs.extend(ctx.refs(node, position, "operand", kind))
     if any(r.kind == "trainable" for r in refs):
-        yield ctx.layer(node, refs)
+        yield ctx.layer(node, refs, notes=folding_notes(refs))  # TF's batchnorm/mul, say
 
 
 @register("Loop")
