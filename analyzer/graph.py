@@ -302,9 +302,9 @@ class _Builder:
             table = [graph_values(graph, seen) for graph, _ in self.graphs]
         for (_, scope), values in zip(self.graphs, table, strict=True):
             for value in values:
-                known = scope.names.get(value[0])
                 if value[0] in scope.carried:
                     continue  # the outer value's own shape stands
+                known = scope.names.get(value[0])
                 if known is not None and known not in self.stored:
                     self.set_shape(known, value)
 

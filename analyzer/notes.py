@@ -44,14 +44,14 @@ def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
         for note in layer.notes
         if not note.startswith(tuple(SUMMARIES))
     ]
-    by_shape: dict[tuple[int, ...], list[str]] = {}  # transposed table shape -> tables
+    by_shape: dict[tuple[int, ...], set[str]] = {}  # transposed table shape -> tables
     for layer in layers:
         if layer.op_type != "Gather":
             continue
         for w in layer.weights:
             if w.role == "embedding" and len(w.shape) == 2 and w.shape[0] != w.shape[1]:
-                by_shape.setdefault((w.shape[1], w.shape[0]), []).append(w.tensor)
-    ordered = {shape: sorted(set(names)) for shape, names in by_shape.items()}
+                by_shape.setdefault((w.shape[1], w.shape[0]), set()).add(w.tensor)
+    ordered = {shape: sorted(names) for shape, names in by_shape.items()}
     for layer in layers:
         if layer.op_type not in ("MatMul", "Gemm"):
             continue

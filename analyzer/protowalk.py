@@ -108,9 +108,7 @@ def iter_tensors(model: ModelProto) -> Iterator[TensorProto]:
                 continue
             for attr in node.attribute:
                 kind = attr.type
-                if kind == _TENSOR:
-                    yield attr.t
-                elif kind == _GRAPH:
+                if kind == _GRAPH:
                     stack.append(attr.g)
                 elif kind == _GRAPHS:
                     stack.extend(attr.graphs)

@@ -77,9 +77,8 @@ class Context:
     def values(self, name: str) -> npt.NDArray[Any] | None:
         """The values of a small float tensor stored in the file itself, read directly."""
         tensor = self.view.small.get(name) if name else None
-        if tensor is None or not dtypes.is_float(tensor.data_type):
-            return None
-        return self.view.values(name)
+        float_tensor = tensor is not None and dtypes.is_float(tensor.data_type)
+        return self.view.values(name) if float_tensor else None
 
     def refs(
         self,
