@@ -17,7 +17,7 @@ from analyzer.errors import AuditError
 from analyzer.options import PROG, Settings, parse_settings, rule_filter
 from analyzer.policy import Policy, evaluate
 from analyzer.reporters import reporter
-from analyzer.runner import Limits, Outcome, run_jobs
+from analyzer.runner import Limits, Outcome, memory_cap, run_jobs
 
 if TYPE_CHECKING:
     from analyzer.results import Report
@@ -97,6 +97,8 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
         fail_on=tuple(settings.fail_on),
     )
     enabled = rule_filter(settings)
+    cap, source = memory_cap(settings.max_memory)  # read here: the child's limit is the cap
+    in_force = ("memory_cap", f"{cap} bytes ({source})" if cap else "none")
 
     def job(notes: list[str]) -> Report:
         report = analyze(
@@ -107,7 +109,11 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             rule_filter=enabled,
             debug=notes,
         )
-        report = replace(report, violations=evaluate(report, policy))
+        report = replace(
+            report,
+            violations=evaluate(report, policy),
+            settings=(*report.settings, in_force),
+        )
         if settings.verify:
             report = _verify(path, report, settings)
         if settings.emit_candidate:

@@ -46,14 +46,39 @@ class Outcome(Generic[T]):
     trace: str = ""
 
 
+def memory_cap(requested: int | None) -> tuple[int | None, str]:
+    """The address-space cap a child runs under, and where it comes from.
+
+    Never above a limit the caller already set (ulimit -v, prlimit, a container): raising a
+    hard limit is refused, and raising a soft one would undo what the caller asked for.
+    """
+    try:
+        import resource  # noqa: PLC0415  (POSIX only)
+    except ImportError:
+        return requested, "--max-memory"
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    inherited = min((v for v in (soft, hard) if v != resource.RLIM_INFINITY), default=None)
+    if inherited is not None and (not requested or inherited < requested):
+        return inherited, "inherited limit"
+    return requested, "--max-memory"
+
+
+def cap_memory(requested: int | None) -> None:
+    """Lower this process's RLIMIT_AS to memory_cap(requested); the hard limit stays."""
+    cap, _ = memory_cap(requested)
+    if not cap:
+        return
+    import resource  # noqa: PLC0415  (POSIX only; the child exists only where fork does)
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
 def _child(writer: int, job: Callable[[list[str]], Any], max_memory: int | None) -> None:
     notes: list[str] = []
     try:
         _silence_stderr()
-        if max_memory:
-            import resource  # noqa: PLC0415  (POSIX only; the child exists only where fork does)
-
-            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
+        cap_memory(max_memory)
         _send(writer, ("ok", job(notes), notes, ""))
     except AuditError as exc:
         _send(writer, ("error", exc, notes, traceback.format_exc()))
@@ -130,11 +155,16 @@ def _decode(label: str, message: tuple[str, Any, list[str], str], limits: Limits
     if status == "error":
         return Outcome(label, None, payload, tuple(notes), trace)
     if status == "memory":
-        cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
+        cap = _cap_text(limits.max_memory)
         limit = LimitExceededError(label, f"resource limit exceeded: memory over {cap}")
         return Outcome(label, None, limit, tuple(notes), trace)
     error = AuditError(label, f"internal error: {payload}", "rerun with --debug; please report it")
     return Outcome(label, None, error, tuple(notes), trace)
+
+
+def _cap_text(requested: int | None) -> str:
+    cap, source = memory_cap(requested)
+    return f"{(cap or 0) / 1024**3:.1f} GiB ({source})"
 
 
 def _in_process(label: str, job: Callable[[list[str]], Any]) -> Outcome[Any]:
@@ -240,12 +270,12 @@ def _died(label: str, exitcode: int | None, limits: Limits) -> Outcome[Any]:
         number = -exitcode
         name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
         if number in (signal.SIGSEGV, signal.SIGKILL, signal.SIGBUS):
-            cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
+            cap = _cap_text(limits.max_memory)
             what = f"resource limit exceeded: the parser died with {name} (memory cap {cap})"
             return Outcome(label, None, LimitExceededError(label, what))
         what = f"the analysis crashed with {name} inside onnx or protobuf"
         return Outcome(label, None, AuditError(label, what, "rerun with --debug; please report it"))
-    cap = f"{(limits.max_memory or 0) / 1024**3:.1f} GiB"
+    cap = _cap_text(limits.max_memory)
     error = AuditError(
         label,
         f"the analysis process exited with {exitcode} without a result",
