@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SAMPLES
 
 MODELS = sorted(p for p in SAMPLES.rglob("*.onnx") if "rules" not in p.parts)
