@@ -71,5 +71,15 @@ def is_float(dtype: int) -> bool:
     return dtype in _FLOATS
 
 
+def is_numeric(dtype: int) -> bool:
+    """Any number type (floats, ints of every width, packed 4-bit): what a weight can be."""
+    return dtype in _BITS and dtype != TensorProto.BOOL
+
+
+def packs_bytes(dtype: int) -> bool:
+    """int8/uint8: the byte types sub-byte weights are packed into (two 4-bit values each)."""
+    return dtype in (TensorProto.UINT8, TensorProto.INT8)
+
+
 def bits(dtype: int) -> int:
     return _BITS.get(dtype, 0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from analyzer.errors import LimitExceededError
 from analyzer.graph import ModelView, NodeView, StoredTensor
+from analyzer.ops import spec
 
 QUANT_INPUTS: Mapping[str, frozenset[int]] = {
     "DequantizeLinear": frozenset({1, 2}),
@@ -46,6 +47,8 @@ SHAPE_INPUTS: Mapping[str, frozenset[int]] = {
     "OneHot": frozenset({0, 1, 2}),
     "Range": frozenset({0, 1, 2}),
     "CumSum": frozenset({1}),
+    "RotaryEmbedding": frozenset({1, 2, 3}),
+    "Attention": frozenset({3, 4, 5, 6}),
 }
 STATE_INPUTS: Mapping[str, frozenset[int]] = {
     "LSTM": frozenset({5, 6}),
@@ -69,7 +72,12 @@ def side_kind(node: NodeView, position: int) -> str | None:
     """'quantization' or 'other' when input `position` of `node` only parametrises the op
     (or seeds its state)."""
     if node.domain != "":
-        return None
+        described = spec(node.domain, node.op_type)
+        if described is None:
+            return None
+        if position in described.quant:
+            return "quantization"
+        return "other" if position in described.other else None
     if position in QUANT_INPUTS.get(node.op_type, frozenset()):
         return "quantization"
     if position in SHAPE_INPUTS.get(node.op_type, _NONE):

@@ -1,10 +1,11 @@
 """Visitors: one small handler per op family, registered by (domain, op_type)."""
 
-from analyzer.visitors import conv, linear, misc, norm, recurrent
+from analyzer.visitors import contrib, conv, linear, misc, norm, recurrent
 from analyzer.visitors.base import Context, fallback, lookup, register, registered
 
 __all__ = [
     "Context",
+    "contrib",
     "conv",
     "fallback",
     "linear",

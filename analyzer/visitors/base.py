@@ -6,12 +6,12 @@ Handlers are pure: they look at one node through the Context and yield LayerTall
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 import numpy.typing as npt
 
-from analyzer import dtypes
+from analyzer import dtypes, ops
 from analyzer.errors import StrictModeError
 from analyzer.graph import ModelView, NodeView, StoredTensor, normalize_domain
 from analyzer.results import LayerTally, Shape, WeightRef
@@ -186,6 +186,10 @@ class Context:
             notes=tuple(notes),
         )
 
+    def note_once(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
     def unhandled(self, node: NodeView, what: str) -> None:
         message = f"unhandled op with weights: {node.domain or 'ai.onnx'}::{node.op_type} ({what})"
         if self.strict:
@@ -235,15 +239,36 @@ def product(values: Iterable[int]) -> int:
 
 
 def fallback(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    """Any op without a handler: count its float constants and say so, never a silent zero."""
+    """Any op without a handler: count what looks like a weight and say so, never a silent
+    zero. A weight is a constant matrix of any number type (int8 and 4-bit included: quantized
+    weights), or a float vector; an op the catalogue lists as weight-free has none."""
+    key = (node.domain, node.op_type)
+    if key in ops.WEIGHT_FREE:
+        return
+    if key in ops.ATTRIBUTE_MODELS:
+        ctx.note_once(
+            f"{node.domain}::{node.op_type} keeps its learned values in attributes, which are "
+            "not counted as parameters"
+        )
+        return
     refs: list[WeightRef] = []
     for position, name in enumerate(node.inputs):
         if not name or not ctx.is_const(name):
             continue
         kind = side_kind(node, position)
-        refs.extend(ctx.refs(node, position, kind or "input", kind or "auto"))
+        refs.extend(
+            _weight_like(r) for r in ctx.refs(node, position, kind or "input", kind or "auto")
+        )
     weights = [r for r in refs if r.kind == "trainable"]
     if weights:
         ctx.unhandled(node, ", ".join(w.tensor for w in weights))
         note = f"unhandled op with weights: {node.domain or 'ai.onnx'}::{node.op_type}"
         yield ctx.layer(node, refs, notes=(note,))
+
+
+def _weight_like(ref: WeightRef) -> WeightRef:
+    """A constant of rank >= 2 of any number type on a data input is a weight matrix."""
+    numeric = ref.dtype not in ("bool", "string") and not ref.dtype.startswith("dtype")
+    if ref.kind == "other" and ref.role == "input" and len(ref.shape) >= 2 and numeric:
+        return replace(ref, kind="trainable")
+    return ref

@@ -59,6 +59,7 @@ def conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 
 
 @register("QLinearConv")
+@register("QLinearConv", domain=MS)  # the channels-last form
 def qlinear_conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield from _conv(node, ctx, w=3, bias=8, quant=(1, 2, 4, 5, 6, 7))
 

@@ -42,12 +42,6 @@ def prelu(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield ctx.layer(node, ctx.refs(node, 1, "slope", "trainable"))
 
 
-@register("Attention", domain=MS)
-def attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    refs = [*ctx.refs(node, 1, "weight", "trainable"), *ctx.refs(node, 2, "bias", "trainable")]
-    yield ctx.layer(node, refs)
-
-
 @register(*NOT_LEARNED)
 def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     return iter(())

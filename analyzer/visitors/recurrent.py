@@ -19,13 +19,18 @@ def recurrent(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     if node.op_type == "LSTM":
         refs += ctx.side_refs(node, (6,), "other")
         refs += ctx.refs(node, 7, "P", "trainable")
+    yield ctx.layer(node, refs, recurrent_macs(node, ctx), _bias_notes(node, ctx))
+
+
+def recurrent_macs(node: NodeView, ctx: Context) -> Poly:
+    """Steps x batch x (elements of W + elements of R), from X's shape and the weights'."""
     w, r = ctx.const_shape(node.input(1)), ctx.const_shape(node.input(2))
     x = ctx.shape(node.input(0))
     steps_batch: list[Dim] = ["?", "?"]
     if x is not None and len(x) == 3:
         steps_batch = [x[1], x[0]] if node.attr("layout", 0) else [x[0], x[1]]
     per_step: Dim = product(w) + product(r) if w and r else "?"
-    yield ctx.layer(node, refs, Poly.product([*steps_batch, per_step]), _bias_notes(node, ctx))
+    return Poly.product([*steps_batch, per_step])
 
 
 ZERO_RECURRENT_BIAS = "recurrent bias all zeros"
