@@ -6,9 +6,8 @@ Each graph is built by hand; expected counts are the hand arithmetic written nex
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
-
 from conftest import layer
+from onnx import TensorProto, helper, numpy_helper
 
 MS = "com.microsoft"
 OPSETS = [helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]

@@ -258,3 +258,74 @@ def test_flattened_token_embeddings_are_not_flagged(audit) -> None:
         [weights("table", 50, 16), weights("w", 4, 32 * 16)],
     )
     assert audit(model).findings == ()
+
+
+def _crnn_head(recurrent: onnx.NodeProto, extra_inits: list[onnx.TensorProto]) -> onnx.ModelProto:
+    """Conv features read as a sequence, a bidirectional recurrent layer, then a per-time-step
+    classifier: Conv [1,16,32,64] -> [64, 1, 512] (T, N, C) -> RNN -> Y [64, 2, 1, 8]
+    -> Transpose [64, 1, 2, 8] -> Reshape [64, 16] -> DynamicQuantizeLinear -> MatMulInteger."""
+    u8 = numpy_helper.from_array(np.zeros((16, 10), np.uint8), "head_w")
+    nodes = [
+        helper.make_node("Conv", ["x", "cw"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Reshape", ["c", "s1"], ["r"], name="to_seq"),
+        helper.make_node("Transpose", ["r"], ["seq"], name="tnc", perm=[2, 0, 1]),
+        recurrent,
+        helper.make_node("Transpose", ["Y"], ["yt"], name="swap", perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["yt", "s2"], ["feat"], name="flat"),
+        helper.make_node("DynamicQuantizeLinear", ["feat"], ["q", "qs", "qz"], name="dq"),
+        helper.make_node("MatMulInteger", ["q", "head_w", "qz"], ["y"], name="classifier"),
+    ]
+    inits = [weights("cw", 16, 1, 3, 3), ints("s1", [1, 512, 64]), ints("s2", [64, 16]), u8]
+    graph = helper.make_graph(
+        nodes,
+        "crnn",
+        [vi("x", 1, 1, 32, 64)],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+        inits + extra_inits,
+        value_info=[vi("Y", 64, 2, 1, 8), vi("yt", 64, 1, 2, 8)],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+def test_per_time_step_classifier_after_a_quantized_lstm_is_not_flagged(tmp_path) -> None:
+    """The dynamically quantized CRNN of a real OCR export: the classifier reads LSTM features
+    per time step; the convs upstream do not make its input a spatial map."""
+    lstm = helper.make_node(
+        "DynamicQuantizeLSTM",
+        ["seq", "W", "R", "", "", "", "", "", "ws", "wz", "rs", "rz"],
+        ["Y"],
+        name="lstm",
+        domain="com.microsoft",
+        hidden_size=8,
+        direction="bidirectional",
+    )
+    i8 = [
+        numpy_helper.from_array(np.zeros((2, 512, 32), np.int8), "W"),
+        numpy_helper.from_array(np.zeros((2, 8, 32), np.int8), "R"),
+        *(weights(n, 2) for n in ("ws", "rs")),
+        *(numpy_helper.from_array(np.zeros(2, np.int8), n) for n in ("wz", "rz")),
+    ]
+    path = tmp_path / "crnn.onnx"
+    onnx.save(_crnn_head(lstm, i8), path)
+    debug: list[str] = []
+    report = analyze(path, debug=debug)
+    assert not report.findings
+    assert any("classifier" in d and "DynamicQuantizeLSTM" in d for d in debug), debug
+    lstm_row = next(layer for layer in report.layers if layer.name == "lstm")
+    assert lstm_row.params == 2 * 512 * 32 + 2 * 8 * 32  # int8 W and R are parameters
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_per_time_step_classifier_after_a_float_rnn_is_not_flagged(tmp_path, op) -> None:
+    gates = 4 if op == "LSTM" else 3
+    rnn = helper.make_node(
+        op, ["seq", "W", "R"], ["Y"], name="rnn", hidden_size=8, direction="bidirectional"
+    )
+    path = tmp_path / "crnn.onnx"
+    onnx.save(
+        _crnn_head(rnn, [weights("W", 2, gates * 8, 512), weights("R", 2, gates * 8, 8)]), path
+    )
+    debug: list[str] = []
+    assert not analyze(path, debug=debug).findings
+    assert any("classifier" in d and op in d for d in debug), debug

@@ -128,40 +128,55 @@ def _kept_axes(node: NodeView, ctx: RuleContext) -> tuple[int, ...] | None:
     return tuple(a for a in range(rank) if a not in removed)
 
 
-SEQUENCE_OPS: Final = frozenset(
+PASS_THROUGH: Final = ELEMENTWISE | RESHAPING | frozenset(
     {
-        "MatMul", "Gemm", "LSTM", "GRU", "RNN", "Attention", "MultiHeadAttention",
-        "EmbedLayerNormalization", "LayerNormalization", "SkipLayerNormalization", "Softmax",
-        "QLinearMatMul", "MatMulInteger", "MatMulNBits", "FusedMatMul", "FusedGemm", "QGemm",
+        "Concat", "Slice", "Split", "Gather", "GatherElements", "Expand", "Tile", "ReduceMean",
+        "ReduceMax", "ReduceSum", "GlobalAveragePool", "GlobalMaxPool", "Shape", "Max", "Min",
     }
 )  # fmt: skip
+"""Ops an exporter's decomposed pooling or slicing is made of (Gather/Add/Div chains): a
+feature map passes through them unchanged in kind. Anything else (a recurrent layer, attention,
+a MatMul, a Loop) makes a sequence or features, not a spatial map."""
 MAX_ANCESTORS: Final = 512
 
 
-def _conv_ancestor(value: str, ctx: RuleContext) -> bool:
-    """Does `value` descend from a conv/pool (or an image input) before any sequence op?
+def _conv_ancestor(value: str, ctx: RuleContext) -> str | None:
+    """Why `value` is not known to descend from a conv/pool or an image input, or None when it
+    does, through pass-through ops only.
 
     Exporters decompose pooling into Gather/Add/Div chains the strict walk cannot follow; a
-    bounded search over ancestors still tells a feature map from token embeddings.
+    bounded search over ancestors still tells a feature map from a sequence: it stops at the
+    first op that is not a pass-through (an LSTM, quantized or not, attention, a MatMul).
     """
     stack, seen, spatial = [value], {value}, False
     while stack and len(seen) < MAX_ANCESTORS:
-        index = ctx.view.producer.get(stack.pop())
+        name = stack.pop()
+        index = ctx.view.producer.get(name)
         if index is None:
+            spatial = spatial or _image_input(name, ctx)
             continue
         node = ctx.view.nodes[index]
         if node.op_type in SPATIAL_OPS:
             spatial = True
             continue
-        if node.op_type in SEQUENCE_OPS:
-            return False
+        label = f"{node.domain + '::' if node.domain else ''}{node.op_type} {node.name!r}"
+        if node.op_type not in PASS_THROUGH:
+            return f"traced back to {label}: a sequence or features, not a spatial map"
         if node.op_type == "Gather" and ctx.consts.is_const(node.input(0)):
-            return False  # an embedding lookup: tokens, not pixels
-        for name in node.inputs:
-            if name and name not in seen and not ctx.consts.is_const(name):
-                seen.add(name)
-                stack.append(name)
-    return spatial
+            return f"traced back to the embedding lookup {label}: tokens, not pixels"
+        for source in node.inputs:
+            if source and source not in seen and not ctx.consts.is_const(source):
+                seen.add(source)
+                stack.append(source)
+    if stack:
+        return "no spatial producer within the search bound"
+    return None if spatial else "no conv, pooling or image input upstream"
+
+
+def _image_input(name: str, ctx: RuleContext) -> bool:
+    """A graph input of rank 4 (an image batch) is a spatial producer."""
+    shape = ctx.view.shape(name)
+    return name in ctx.view.graph_inputs and shape is not None and len(shape) == 4
 
 
 def _channel_axis(kind: str, origin: str, ctx: RuleContext) -> int | None:
@@ -175,15 +190,18 @@ def _channel_axis(kind: str, origin: str, ctx: RuleContext) -> int | None:
     return 3 if last in (1, 3, 4) and first not in (1, 3, 4) else 1
 
 
-def _source(value: str, ctx: RuleContext) -> Source | None:
+def _source(value: str, ctx: RuleContext) -> Source | str:
     shape = ctx.view.shape(value)
     if shape is None or not all(isinstance(d, int) for d in shape[1:]):
-        return None
+        return f"{value!r} has unknown dims"
     dims = [int(d) for d in shape[1:]]
     found = _origin(value, ctx)
     if found is None:
-        if len(shape) not in (3, 4) or not _conv_ancestor(value, ctx):
-            return None
+        if len(shape) not in (3, 4):
+            return f"{value!r} is not a feature map or image (rank {len(shape)})"
+        why = _conv_ancestor(value, ctx)
+        if why is not None:
+            return why
         layout = "NCHW" if len(shape) == 4 else "NCL"
         return Source(value, dims[0], tuple(dims[1:]), layout, "medium")
     kind, perm, origin = found
@@ -192,14 +210,14 @@ def _source(value: str, ctx: RuleContext) -> Source | None:
     if origin_axis is None:
         if len(dims) == 2:
             return Source(value, 1, (dims[0], dims[1]), "image", confidence)
-        return None
+        return f"the channel axis of {value!r} cannot be told"
     axis = origin_axis
     if perm:
         if len(perm) != len(shape) or origin_axis not in perm:
-            return None
+            return f"the channel axis of {value!r} cannot be told"
         axis = perm.index(origin_axis)
     if axis == 0:
-        return None
+        return f"the channel axis of {value!r} cannot be told"
     channels = dims[axis - 1]
     spatial = tuple(d for position, d in enumerate(dims, start=1) if position != axis)
     if len(shape) == 4:
@@ -228,8 +246,7 @@ def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Sou
                 return f"spatial dims of {value!r} are unknown"
             if total != k:
                 return f"in_features {k} != {total} elements of {value!r}"
-            source = _source(value, ctx)
-            return source if source is not None else f"{value!r} is not a feature map or image"
+            return _source(value, ctx)
         index = ctx.view.producer.get(value)
         if index is None:
             return "reached a graph input of rank <= 2"
