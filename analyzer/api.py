@@ -76,14 +76,21 @@ def prepare(
     writer). Shape inference runs in a child while the view's nodes are built.
     """
     inline_local_functions(model)
-    sort_graphs(model)
+    unsorted = sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
     inference = shapes.Inference(model)
     try:
         view = build(model, lambda: inference.result()[0])
     finally:
         inference.close()
-    return model, view, inference.result()[1]
+    warnings = list(inference.result()[1])
+    if unsorted:
+        warnings.insert(
+            0,
+            f"nodes of {unsorted} graph(s) were not in topological order: sorted, keeping the "
+            "file's order wherever it was valid",
+        )
+    return model, view, warnings
 
 
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)

@@ -5,7 +5,7 @@ rejected here, before they can turn into wrong numbers.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,7 +23,8 @@ from analyzer.protowalk import iter_graphs, subgraphs
 def topological_order(
     nodes: list[NodeProto], where: str, defined: list[str]
 ) -> tuple[list[NodeProto], set[str] | None]:
-    """Keep file order when it is valid, otherwise sort (Kahn) and reject cycles; also give,
+    """Keep file order when it is valid, otherwise sort (Kahn, taking the earliest ready node
+    in file order, so a report follows the file wherever it can) and reject cycles; also give,
     when every input is defined in this graph before its use, the names the graph defines.
 
     `defined` are the graph's inputs and initializers: a node output reusing one of them, or
@@ -68,15 +69,15 @@ def topological_order(
                     "", f"{short_path(where)}node {quote(label)} consumes its own output"
                 )
             users[source].append(index)
-    ready = deque(i for i, count in enumerate(waiting) if count == 0)
+    ready = [i for i, count in enumerate(waiting) if count == 0]  # a heap: file order first
     order: list[int] = []
     while ready:
-        index = ready.popleft()
+        index = heapq.heappop(ready)
         order.append(index)
         for user in users[index]:
             waiting[user] -= 1
             if waiting[user] == 0:
-                ready.append(user)
+                heapq.heappush(ready, user)
     if len(order) != len(nodes):
         stuck = next(nodes[i] for i, count in enumerate(waiting) if count)
         label = stuck.name or stuck.op_type
@@ -86,20 +87,23 @@ def topological_order(
     return [nodes[i] for i in order], None
 
 
-def sort_graphs(model: ModelProto) -> None:
+def sort_graphs(model: ModelProto) -> int:
     """Check names and put every graph's nodes in topological order, in place.
 
     Runs before shape inference, which accepts cycles, duplicate and undefined names and then
     computes on them: here a cycle, a tensor defined twice or a node reading a tensor that no
     enclosing scope defines is an error first. onnx infers in file order, so a valid but
-    unsorted file would lose shapes (and MACs) without the sort.
+    unsorted file would lose shapes (and MACs) without the sort. Returns how many graphs were
+    not in order (and so were sorted).
     """
+    moved = 0
     checked: list[GraphProto] = []
     stack: list[tuple[GraphProto, _Names | None]] = [(model.graph, None)]
     while stack:
         graph, parent = stack.pop()
         checked.append(graph)
-        names, local = _sort_graph(graph)
+        names, local, reordered = _sort_graph(graph)
+        moved += reordered
         scope = _Names(names, parent)
         where = f"graph {quote(graph.name)}: " if graph.name else ""
         for node in graph.node:
@@ -115,11 +119,12 @@ def sort_graphs(model: ModelProto) -> None:
             if len(node.attribute):
                 stack.extend((sub, scope) for sub in subgraphs(node))
     if not (len(model.functions) or len(model.training_info)):
-        return
+        return moved
     seen = {id(graph) for graph in checked}
     for graph in iter_graphs(model):  # function bodies and training graphs: sorted only
         if id(graph) not in seen:
-            _sort_graph(graph)
+            moved += _sort_graph(graph)[2]
+    return moved
 
 
 @dataclass(slots=True)
@@ -136,22 +141,23 @@ class _Names:
         return False
 
 
-def _sort_graph(graph: GraphProto) -> tuple[set[str], bool]:
+def _sort_graph(graph: GraphProto) -> tuple[set[str], bool, bool]:
     """Sort one graph in place; returns the names it defines (inputs, initializers, node
-    outputs) and whether each node reads only names defined before it in this graph."""
+    outputs), whether each node reads only names defined before it in this graph, and whether
+    its nodes had to be reordered."""
     nodes = list(graph.node)
     defined = [v.name for v in graph.input] + [t.name for t in graph.initializer]
     defined += [s.values.name for s in graph.sparse_initializer]
     where = f"graph {quote(graph.name)}: " if graph.name else ""
     ordered, names = topological_order(nodes, where, defined)
     if names is not None:
-        return names, True
+        return names, True, False
     if ordered is not nodes:
         del graph.node[:]
         graph.node.extend(ordered)
     names = {"", *defined}
     names.update(out for node in ordered for out in node.output)
-    return names, False
+    return names, False, ordered is not nodes
 
 
 def _all_inputs(node: NodeProto) -> Iterator[str]:
