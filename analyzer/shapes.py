@@ -23,6 +23,7 @@ from onnx import ModelProto, ValueInfoProto
 from analyzer.errors import UsageError, quote
 from analyzer.protowalk import iter_graphs
 from analyzer.shapetable import ShapeTable, shape_table
+from analyzer.standins import stand_in
 
 Inferred = tuple[ShapeTable | None, list[str]]
 """The shape table of the inferred model (None when inference failed) and the warnings."""
@@ -310,6 +311,7 @@ def _child(model: ModelProto, writer: int) -> None:
             if soft != resource.RLIM_INFINITY:
                 cap = min(cap, soft)
             resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        stand_in(model)  # this child's own copy: contrib ops block onnx's inference
         view = memoryview(pickle.dumps(_infer_table(model)))
         while view:
             view = view[os.write(writer, view) :]

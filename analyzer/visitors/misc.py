@@ -8,6 +8,7 @@ tokens); single values and integer tensors are other constants.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from analyzer.graph import NodeView
 from analyzer.results import LayerTally, WeightRef
@@ -92,7 +93,9 @@ def qlinear_elementwise(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     refs: list[WeightRef] = []
     for position in (0, 3):
         if ctx.is_const(node.input(position)):
-            refs.extend(ctx.refs(node, position, "operand", "trainable"))
-    if refs:
+            for ref in ctx.refs(node, position, "operand", "trainable"):
+                # a single value (the -10000 of an attention mask, 1/sqrt(d)) is no parameter
+                refs.append(ref if ref.elements > 1 else replace(ref, kind="other"))
+    if any(r.kind == "trainable" for r in refs):
         refs.extend(ctx.side_refs(node, (1, 2, 4, 5, 6, 7), "quantization"))
         yield ctx.layer(node, refs)

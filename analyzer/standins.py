@@ -1,0 +1,157 @@
+"""Stand-ins for contrib ops during shape inference.
+
+onnx knows no com.microsoft schema, so inference stops at the first fused op onnxruntime's
+optimizer or quantizer wrote (SkipLayerNormalization, Attention, MatMulNBits...) and every
+shape, and so every MAC count, after it is lost. Inference only needs each op's output shape:
+here each such node is replaced by standard ops that give the same output 0 (an Identity, a
+Gather, a MatMul against a weight declared by shape only, never allocated). Only the shapes
+are read back, by value name, so the stand-ins never reach the analysis itself. Runs in the
+inference child, on its own copy of the model.
+"""
+
+from __future__ import annotations
+
+from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper
+
+MS = "com.microsoft"
+SAME_AS_INPUT = frozenset(
+    {
+        "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "BiasGelu", "FastGelu",
+        "BiasAdd", "QuickGelu", "Gelu", "BiasDropout", "BiasSoftmax", "GroupNorm",
+        "SkipGroupNorm", "RotaryEmbedding", "Attention", "DecoderMaskedSelfAttention",
+        "MultiHeadAttention", "DecoderMaskedMultiHeadAttention", "GatedRMSNorm",
+        "BranchwiseRMSNorm", "ScaledSiLU", "QLinearSoftmax", "QLinearSigmoid",
+        "QLinearLeakyRelu",
+    }
+)  # fmt: skip
+"""Output 0 has input 0's shape and type (for attention: [batch, sequence, hidden] when the
+value width equals the input's, as in every exported BERT and GPT)."""
+FLOAT_OF_INPUT = frozenset({"QAttention", "DequantizeWithOrder"})
+"""Output 0 has input 0's shape as float."""
+DENSE = {
+    "MatMulNBits": (0, None),
+    "MatMulBnb4": (0, None),
+    "DynamicQuantizeMatMul": (0, 1),
+    "MatMulIntegerToFloat": (0, 1),
+    "GemmFastGelu": (0, 1),
+}
+"""(input, weight input or None for K/N attributes): output = input[..., :K] @ [K, N]."""
+
+
+def stand_in(model: ModelProto) -> int:
+    """Replace contrib nodes of the main graph by shape-equivalent standard ops; returns how
+    many were replaced."""
+    graph = model.graph
+    shapes = _declared_shapes(graph)
+    replaced = 0
+    nodes: list[NodeProto] = []
+    for index, node in enumerate(graph.node):
+        if node.domain != MS or not node.output:
+            nodes.append(node)
+            continue
+        new = _replacement(node, index, graph, shapes)
+        if new is None:
+            nodes.append(node)
+            continue
+        nodes.extend(new)
+        replaced += 1
+    if replaced:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return replaced
+
+
+def _declared_shapes(graph: GraphProto) -> dict[str, list[int]]:
+    """Initializer dims by name: the weights a replacement's shape depends on."""
+    return {t.name: list(t.dims) for t in graph.initializer}
+
+
+def _fake_weight(graph: GraphProto, name: str, dims: list[int]) -> str:
+    """A graph input of this shape: inference reads its shape; no values exist anywhere."""
+    graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+    return name
+
+
+def _replacement(
+    node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
+) -> list[NodeProto] | None:
+    op, out, first = node.op_type, node.output[0], node.input[0] if node.input else ""
+    if not first:
+        return None
+    if op in SAME_AS_INPUT:
+        return [helper.make_node("Identity", [first], [out])]
+    if op in FLOAT_OF_INPUT:
+        return [helper.make_node("Cast", [first], [out], to=TensorProto.FLOAT)]
+    if op in ("QLinearAdd", "QLinearMul") and len(node.input) > 3:
+        standard = "Add" if op == "QLinearAdd" else "Mul"
+        return [helper.make_node(standard, [first, node.input[3]], [out])]
+    if op == "QGemm" and len(node.input) > 3:
+        return _qgemm(node, index, graph, shapes)
+    if op in ("EmbedLayerNormalization", "QEmbedLayerNormalization") and len(node.input) > 2:
+        table = shapes.get(node.input[2])
+        if table is None or len(table) != 2:
+            return None
+        fake = _fake_weight(graph, f"__stand_in_{index}_table", table)
+        return [helper.make_node("Gather", [fake, first], [out])]
+    if op in DENSE:
+        data, weight = DENSE[op]
+        attrs = {a.name: a.i for a in node.attribute if a.type == a.INT}
+        dims = shapes.get(node.input[weight]) if weight is not None else None
+        if weight is None:
+            k, n = attrs.get("K", 0), attrs.get("N", 0)
+        elif dims is not None and len(dims) == 2:
+            k, n = dims
+        else:
+            return None
+        if k <= 0 or n <= 0:
+            return None
+        fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
+        cast = f"__stand_in_{index}_a"
+        return [
+            helper.make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
+            helper.make_node("MatMul", [cast, fake], [out]),
+        ]
+    if op == "DynamicQuantizeLSTM" and len(node.input) > 2:
+        return _lstm(node, index, graph, shapes)
+    return None
+
+
+def _lstm(
+    node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
+) -> list[NodeProto] | None:
+    """DynamicQuantizeLSTM's W is [dirs, input, 4h], transposed from LSTM's [dirs, 4h, input]."""
+    w, r = shapes.get(node.input[1]), shapes.get(node.input[2])
+    if w is None or r is None or len(w) != 3 or len(r) != 3:
+        return None
+    dirs, inp, gates = w
+    fake_w = _fake_weight(graph, f"__stand_in_{index}_W", [dirs, gates, inp])
+    fake_r = _fake_weight(graph, f"__stand_in_{index}_R", [dirs, gates, r[1]])
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    keep = {k: v for k, v in attrs.items() if k in ("hidden_size", "direction", "layout")}
+    cast = f"__stand_in_{index}_x"
+    return [
+        helper.make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
+        helper.make_node("LSTM", [cast, fake_w, fake_r], list(node.output[:3]), **keep),
+    ]
+
+
+def _qgemm(
+    node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
+) -> list[NodeProto] | None:
+    """QGemm(A, a_scale, a_zp, B, ...): [M, K] x [K, N], quantized back to uint8 when it has
+    an output scale, float otherwise."""
+    dims = shapes.get(node.input[3])
+    if dims is None or len(dims) != 2:
+        return None
+    trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+    k, n = (dims[1], dims[0]) if trans_b else (dims[0], dims[1])
+    fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
+    cast, product = f"__stand_in_{index}_a", f"__stand_in_{index}_y"
+    quantized = len(node.input) > 7 and bool(node.input[7])
+    nodes = [
+        helper.make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", [cast, fake], [product if quantized else node.output[0]]),
+    ]
+    if quantized:
+        nodes.append(helper.make_node("Cast", [product], [node.output[0]], to=TensorProto.UINT8))
+    return nodes
