@@ -354,6 +354,35 @@ def test_weights_fed_as_graph_inputs_are_unknown_not_zero(audit) -> None:
     assert any("graph input" in w for w in report.warnings)
 
 
+def test_constant_index_into_a_graph_input_is_not_an_embedding(audit) -> None:
+    """silero-vad's decoder reads `state[0]`, `state[1]` of its recurrent state input: a
+    selection from a runtime tensor, neither a parameter nor an unknown weight."""
+    model = onnx.parser.parse_model(
+        H
+        + """g (float[2, batch, 128] state, float[batch, 128] x) => (float[batch, 128] y) {
+            i0 = Constant <value = int64 {0}> ()
+            h = Gather <axis = 0> (state, i0)
+            y = Add (h, x)
+        }"""
+    )
+    report = audit(model)
+    assert report.totals.params == 0
+    assert report.totals.unknown_weights == 0
+    assert not any("graph input" in w for w in report.warnings)
+
+
+def test_token_ids_into_a_table_fed_as_graph_input_stay_unknown(audit) -> None:
+    model = onnx.parser.parse_model(
+        H
+        + """g (float[100, 8] table, int64[batch, seq] ids) => (float[batch, seq, 8] y) {
+            y = Gather <axis = 0> (table, ids)
+        }"""
+    )
+    report = audit(model)
+    assert report.totals.unknown_weights == 100 * 8
+    assert any("'table'" in w and "graph input" in w for w in report.warnings)
+
+
 def test_registry_keys_by_domain_and_normalises_ai_onnx() -> None:
     assert lookup("ai.onnx", "Conv") is lookup("", "Conv") is not None
     assert lookup("com.microsoft", "Conv") is None

@@ -31,9 +31,12 @@ pooling divisors or thresholds (torch buffers, not parameters): other constants.
 
 @register("Gather")
 def gather(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    """A lookup into a constant table is an embedding; indices are other constants."""
+    """A lookup into a constant table is an embedding; indices are other constants. Constant
+    indices into a graph input select from a runtime tensor (silero's `state[0]`): no table."""
+    if ctx.is_const(node.input(1)) and node.input(0) in ctx.view.graph_inputs:
+        return
     refs = [*ctx.refs(node, 0, "embedding", "trainable"), *ctx.side_refs(node, (1,), "other")]
-    if any(r.kind == "trainable" for r in refs):
+    if any(r.kind in ("trainable", "unknown") for r in refs):
         yield ctx.layer(node, refs)
 
 
