@@ -23,9 +23,19 @@ KERNEL_TAPS_2D, KERNEL_TAPS_1D = 3 * 3, 3
 
 # The exporter folded BatchNorm into the conv: the file stores fewer values than the framework
 # counts. Expected = every float initializer element, counted here with numpy, and a note.
-FOLDED = {"bn_net_eval.torchscript.onnx", "bn_net_eval.dynamo.onnx", "keras_conv_gap_dense.onnx"}
+FOLDED = {
+    "bn_net_eval.torchscript.onnx",
+    "bn_net_eval.dynamo.onnx",
+    "keras_conv_gap_dense.onnx",
+    "resnet_style.torchscript.onnx",
+    "resnet_style.dynamo.onnx",
+}
 # The exporter stored the tied 100x32 embedding again, transposed, for the output MatMul.
-TIED_COPY = {"tied_embedding.torchscript.onnx": 100 * 32, "tied_embedding.dynamo.onnx": 100 * 32}
+TIED_COPY = {
+    "tied_embedding.torchscript.onnx": 100 * 32,
+    "tied_embedding.dynamo.onnx": 100 * 32,
+    "gpt2_tied.torchscript.onnx": 1000 * 32,
+}
 # Keras LSTM(24) has one bias per gate; ONNX's LSTM B also holds the recurrent one, which
 # tf2onnx fills with 4 x 24 zeros.
 ZERO_RECURRENT_BIAS = {"keras_lstm_gru.onnx": 4 * 24}

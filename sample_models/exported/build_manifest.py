@@ -28,6 +28,11 @@ SCRIPT_OF = [
     ("subgraph_", "export_subgraphs.py"),
     ("function_", "export_subgraphs.py"),
     ("paddle_", "export_paddle.py"),
+    ("vgg_style.", "export_rules.py"),
+    ("mobilenet_style.", "export_rules.py"),
+    ("resnet_style.", "export_rules.py"),
+    ("gpt2_tied.", "export_rules.py"),
+    ("gpt2_untied.", "export_rules.py"),
 ]
 
 
