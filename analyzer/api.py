@@ -108,7 +108,9 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
     tallies: list[LayerTally] = []
     for node in view.nodes:
-        if node.op_type == "Constant" or any(consts.is_const(o) for o in node.outputs if o):
+        if node.op_type == "Constant" or any(
+            consts.is_const(o) or consts.is_shape_like(o) for o in node.outputs if o
+        ):
             continue
         visitor = lookup(node.domain, node.op_type) or fallback
         tallies.extend(visitor(node, ctx))

@@ -131,20 +131,42 @@ class Constants:
     def __init__(self, view: ModelView) -> None:
         self.view = view
         self.const: set[str] = set(view.stored)
+        self.shape_like: set[str] = set()
+        """Values computed from tensor shapes (and constants) only: positions from
+        Range(Shape(x)), sequence lengths, rotary angles. Data-independent, but no weights."""
         for node in view.nodes:
-            if self._folds(node):
-                self.const.update(o for o in node.outputs if o)
+            kind = self._classify(node)
+            if kind is not None:
+                (self.const if kind == "const" else self.shape_like).update(
+                    o for o in node.outputs if o
+                )
         self._memo: dict[str, Reach] = {}
         self._budget = MAX_WALK_STEPS
 
-    def _folds(self, node: NodeView) -> bool:
+    def _classify(self, node: NodeView) -> str | None:
+        """ "const" when the node computes a constant (its data inputs are constant, and shape
+        inputs, such as Slice's bounds, constant or read from shapes: a position table sliced
+        to the sequence length), "shape" when it computes from shapes, else None."""
         if node.has_subgraphs or node.op_type in NONDETERMINISTIC or node.op_type == "Constant":
-            return False
-        inputs = [name for name in node.inputs if name]
-        return bool(inputs) and all(name in self.const for name in inputs)
+            return None
+        if node.op_type in ("Shape", "Size"):
+            return "shape"
+        inputs = [(p, name) for p, name in enumerate(node.inputs) if name]
+        if not inputs or any(n not in self.const and n not in self.shape_like for _, n in inputs):
+            return None
+        if all(name in self.const for _, name in inputs):
+            return "const"
+        shaping = SHAPE_INPUTS.get(node.op_type, frozenset())
+        data = [name for p, name in inputs if p not in shaping]
+        if data and all(name in self.const for name in data):
+            return "const"
+        return "shape"
 
     def is_const(self, name: str) -> bool:
         return name in self.const
+
+    def is_shape_like(self, name: str) -> bool:
+        return name in self.shape_like
 
     def reach(self, name: str) -> Reach | None:
         """Stored tensors behind `name`, or None when `name` is not constant."""

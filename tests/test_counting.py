@@ -49,7 +49,8 @@ def test_lstm_matches_torch_layout(audit) -> None:
 def test_zero_state_broadcast_to_the_batch_is_no_parameter(audit) -> None:
     """torchscript with a static batch: zeros [1, 1, 20] Expand-ed to the batch size read by
     Shape feed initial_h/initial_c. torch.nn.LSTM(10, 20) still has 2,560 parameters; a class
-    token broadcast the same way into a Concat stays a parameter (1 x 1 x 10)."""
+    token broadcast the same way into a Concat stays a parameter (1 x 1 x 10), of the Concat
+    that brings it into the data (the Expand to a shape read from the input folds away)."""
     model = with_weights(
         H
         + """g (float[5, 2, 10] x, float[1, 80, 10] w, float[1, 80, 20] r, float[1, 160] b,
@@ -72,7 +73,7 @@ def test_zero_state_broadcast_to_the_batch_is_no_parameter(audit) -> None:
     report = audit(model)
     assert report.totals.params == 2560 + 1 * 1 * 10
     assert report.totals.other_constants == 1 * 1 * 20 + 1 + 1 + 1
-    assert [entry.op_type for entry in report.layers] == ["LSTM", "Expand"]
+    assert [entry.op_type for entry in report.layers] == ["LSTM", "Concat"]
 
 
 def _instance_norm(scale: list[float], bias: list[float]) -> onnx.ModelProto:
@@ -585,3 +586,58 @@ def test_batchnorm_rewritten_as_mul_is_noted(audit, tensor, noted) -> None:
     report = audit(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert report.totals.params == 8
     assert any("likely folded into 1 layer(s)" in note for note in report.notes) is noted
+
+
+def test_position_table_sliced_to_the_sequence_length_is_a_parameter(audit) -> None:
+    """GPT-2 / Whisper decoders: `pos[:T]` with T read from the input's shape, added to the
+    token embedding. torch counts the learned [32, 16] table; the slice bounds come from
+    Shape, so the table is constant however long the input is."""
+    model = with_weights(
+        H
+        + """g (int64[batch, seq] ids, float[100, 16] emb, float[32, 16] pos)
+               => (float[batch, seq, 16] out) {
+            tokens = Gather (emb, ids)
+            shape = Shape (ids)
+            one = Constant <value = int64[1] {1}> ()
+            zero = Constant <value = int64[1] {0}> ()
+            seq = Gather <axis = 0> (shape, one)
+            stop = Reshape (seq, one)
+            positions = Slice (pos, zero, stop, zero)
+            out = Add (tokens, positions)
+        }""",
+        "emb", "pos",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 100 * 16 + 32 * 16
+    assert {layer.op_type for layer in report.layers} == {"Gather", "Add"}
+
+
+def test_rotary_inverse_frequencies_are_no_parameter(audit) -> None:
+    """HF rotary: angles = positions (Range over the sequence length) x inv_freq, a torch
+    buffer of head_dim / 2 values; cos(angles) scales q. Computed from shapes: no weights."""
+    model = with_weights(
+        H
+        + """g (float[batch, seq, 16] x, float[1, 8] inv_freq, float[16, 16] w)
+               => (float[batch, seq, 16] out) {
+            shape = Shape (x)
+            one = Constant <value = int64[1] {1}> ()
+            seq = Gather (shape, one)
+            start = Constant <value = int64 {0}> ()
+            step = Constant <value = int64 {1}> ()
+            count = Squeeze (seq)
+            steps = Range (start, count, step)
+            f = Cast <to = 1> (steps)
+            axis = Constant <value = int64[1] {1}> ()
+            column = Unsqueeze (f, axis)
+            angles = Mul (column, inv_freq)
+            both = Concat <axis = -1> (angles, angles)
+            cos = Cos (both)
+            q = MatMul (x, w)
+            out = Mul (q, cos)
+        }""",
+        "inv_freq", "w",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 16 * 16
+    assert report.totals.other_constants >= 8
+    assert [layer.op_type for layer in report.layers] == ["MatMul"]
