@@ -62,7 +62,7 @@ function draw(){
   var out=[], end=Math.min(shown.length,(page+1)*per);
   for(var i=page*per;i<end;i++){var r=shown[i];out.push('<tr><td class="n">'+(r[0]+1)+
   '</td><td class="name" title="'+esc(r[1])+'">'+esc(r[1])+'</td><td>'+esc(r[2])+'</td><td>'+
-  esc(r[3])+'</td><td class="n">'+r[4].toLocaleString('en-US')+'</td><td class="n" title="'+
+  esc(r[3])+'</td><td class="n">'+r[4].toLocaleString('en-US')+'</td><td title="'+
   esc(r[6])+'">'+esc(r[5])+'</td><td class="n">'+r[7].toLocaleString('en-US')+'</td></tr>');}
   body.innerHTML=out.join('');
   info.textContent='rows '+(shown.length?page*per+1:0)+'-'+end+' of '+
@@ -133,8 +133,10 @@ def _bars(
     labels: Sequence[str],
     series: Sequence[tuple[str, str, Sequence[float], Sequence[str]]],
     chart_id: str,
+    per_row: bool = False,
 ) -> str:
-    """Horizontal bars, one group per label; each series scaled to its own largest value."""
+    """Horizontal bars, one group per label; each series scaled to its own largest value, or
+    with per_row every bar of a group to the group's largest (one measure, two sides)."""
     label_w, bar_w, bar_h, gap = 260, 360, 12, 6
     group_h = len(series) * bar_h + gap
     height = len(labels) * group_h + 8
@@ -151,8 +153,9 @@ def _bars(
             f'<text x="{label_w - 6}" y="{y + len(series) * bar_h / 2 + 4:.0f}" '
             f'text-anchor="end"><title>{escape(label)}</title>{escape(shown)}</text>'
         )
+        row_top = max(values[row] for _, _, values, _ in series) or 1
         for s, (cls, name, values, texts) in enumerate(series):
-            w = bar_w * values[row] / tops[s]
+            w = bar_w * values[row] / (row_top if per_row else tops[s])
             by = y + s * bar_h
             out.append(
                 f'<rect class="{cls} bar" x="{label_w}" y="{by}" width="{max(w, 0.5):.1f}" '
@@ -290,6 +293,7 @@ def _finding(finding: Finding, index: int) -> str:
             ),
         ],
         f"finding-{index}",
+        per_row=True,
     )
     ratio_macs = finding.conv_macs / finding.dense_macs if finding.dense_macs else 0.0
     return (
