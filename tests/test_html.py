@@ -217,3 +217,19 @@ def test_big_page_renders_one_page_of_rows(browser: str, big_page: Path) -> None
     assert 'data-ready="1"' in dom
     assert len(re.findall(r"<tr><td class=\"n\">\d+</td>", dom)) == 100
     assert "rows 1-100 of 50,000" in dom
+
+
+def test_diff_page_shows_before_and_after(tmp_path: Path) -> None:
+    """seed_mlp (3,232 params: one 100 -> 32 dense) to seed_cnn (320: 32 3x3 filters + 32
+    biases): the totals say -2,912, the chart has a before and an after bar per layer, and the
+    fixed finding is drawn."""
+    out = tmp_path / "diff.html"
+    old, new = SAMPLES / "seed_mlp.onnx", SAMPLES / "seed_cnn.onnx"
+    assert main(["diff", str(old), str(new), "--format", "html", "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert _fetches(page) == []
+    assert "<td class=n>3,232</td><td class=n>320</td><td class=n>-2,912</td>" in page
+    chart = re.search(r'<svg id="module-chart".*?</svg>', page, re.S)
+    assert chart is not None
+    assert chart.group(0).count('class="old bar"') == chart.group(0).count('class="p bar"') == 2
+    assert "Fixed findings (1)" in page and "ONX101" in page

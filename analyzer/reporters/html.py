@@ -43,6 +43,7 @@ th,td{padding:3px 8px;border-bottom:1px solid #edf0f4;text-align:left;white-spac
 th{cursor:pointer;background:#f0f2f6;position:sticky;top:0;user-select:none}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 td.name{max-width:420px;overflow:hidden;text-overflow:ellipsis}
+td.wrap{white-space:normal;word-break:break-word;max-width:420px}
 .finding{border-left:4px solid #e8833a;padding:4px 12px;margin:8px 0}
 .finding h3{font-size:13px;margin:0 0 4px}.muted{color:#5a6375;font-size:12px}
 .pager{margin:8px 0;display:flex;gap:8px;align-items:center}
@@ -184,6 +185,10 @@ class _Numbers:
     def __init__(self, report: Report) -> None:
         self.aliases = Aliases()
         self.exact = report.totals.macs.value is not None
+        if not self.exact:  # aliases numbered in the order the layers first use them
+            for layer in report.layers:
+                for shape in layer.output_shapes[:1]:
+                    self.aliases.shape(shape)
         given = any(k.startswith("input_shape:") for k, _ in report.settings)
         self.label = (
             ""
@@ -409,9 +414,15 @@ def render_html_diff(diff: DiffReport) -> str:
         f"<td class=n>{b - a:+,}</td></tr>"
         for k, a, b in rows
     )
+    old_macs, new_macs = (
+        _num(r.totals.macs.value)
+        if r.totals.macs.value is not None
+        else _Numbers(r).formula(r.totals.macs)
+        for r in (old, new)
+    )
     body += (
-        f"<tr><td>MACs</td><td class=n>{escape(str(old.totals.macs))}</td>"
-        f"<td class=n>{escape(str(new.totals.macs))}</td><td></td></tr>"
+        f'<tr><td>MACs</td><td class="n wrap">{escape(old_macs)}</td>'
+        f'<td class="n wrap">{escape(new_macs)}</td><td></td></tr>'
     )
     totals = (
         '<section id="summary"><h2>Totals</h2><table><thead><tr><th></th><th class=n>old</th>'
