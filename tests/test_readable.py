@@ -323,3 +323,15 @@ def test_unknown_dims_share_one_legend_line() -> None:
     aliases = al.Aliases()
     assert aliases.shape(("unk__3", 4, "batch", "unk__12")) == "(u3, 4, batch, u12)"
     assert aliases.unnamed == ["unk__3", "unk__12"] and aliases.legend == []
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet="hw0123456789+-*/()_ fliceorflr.:", max_size=40) | st.text(max_size=30))
+def test_any_dim_name_parses_or_stays_whole(dim: str) -> None:
+    """A dim name from a file is never an error: an expression, or one opaque name."""
+    value = al.parse(dim)
+    if value is not None:
+        al.evaluate(value, {"h": 7, "w": 3})
+    aliases = al.Aliases()
+    name = aliases.name(dim)
+    assert name and aliases.name(dim) == name
