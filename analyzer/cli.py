@@ -17,6 +17,7 @@ from analyzer.errors import AuditError
 from analyzer.options import PROG, Settings, parse_settings, rule_filter
 from analyzer.policy import Policy, evaluate
 from analyzer.reporters import reporter
+from analyzer.reporters.layout import View, terminal_width, use_color, viewing
 from analyzer.runner import Limits, Outcome, memory_cap, run_jobs
 
 if TYPE_CHECKING:
@@ -131,12 +132,24 @@ def _rendered_job(path: str, settings: Settings) -> Callable[[list[str]], tuple[
     than a pickled 100,000-layer Report."""
     analyse = _report_job(path, settings)
     render = reporter(settings.format).render  # only this format's module, before the fork
+    view = _view(settings)
 
     def job(notes: list[str]) -> tuple[str, list[str]]:
         report = analyse(notes)
-        return render(report), [v.message for v in report.violations]
+        with viewing(view):
+            return render(report), [v.message for v in report.violations]
 
     return job
+
+
+def _view(settings: Settings) -> View:
+    """Width, depth and colour of the human-facing formats, read here in the parent."""
+    to_terminal = settings.output in (None, "-") and sys.stdout.isatty()
+    return View(
+        width=terminal_width(),
+        depth=settings.depth,
+        color=use_color(settings.color, to_terminal),
+    )
 
 
 def _verify(path: str, report: Report, settings: Settings) -> Report:
@@ -263,7 +276,8 @@ def diff_command(settings: Settings) -> int:
     result = replace(result, violations=(*result.violations, *new_violations))
     output = Output(settings.output)
     try:
-        output.write(render_diff(result, settings.format))
+        with viewing(_view(settings)):
+            output.write(render_diff(result, settings.format))
     except BaseException:
         output.finish(ok=False)
         raise

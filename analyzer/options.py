@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "max_memory": DEFAULT_MAX_MEMORY,
     "timeout": DEFAULT_TIMEOUT,
     "price_batch": 32,
+    "color": "auto",
 }
 
 
@@ -50,6 +51,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise ValueError("must be positive")
+    return value
+
+
+def _depth(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
     return value
 
 
@@ -92,6 +100,18 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write the report to FILE (default: stdout)"
     )
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    out.add_argument(
+        "--depth",
+        type=_depth,
+        metavar="N",
+        help="table/html: fold layers into modules N deep (0: every node; default: the depth "
+        "that keeps the table under 60 rows)",
+    )
+    out.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        help="colour the table (default auto: on a terminal, unless NO_COLOR is set)",
+    )
     analysis = parser.add_argument_group("analysis")
     analysis.add_argument(
         "--input-shape",
@@ -215,7 +235,7 @@ def parse_settings(command: str, argv: list[str]) -> Settings:
     from_config = config_values(parser, section, str(config_path)) if section else {}
     values: dict[str, Any] = {}
     for key, value in vars(args).items():
-        given = value not in (None, False, [])
+        given = not (value is None or value is False or value == [])  # --depth 0 is given
         values[key] = value if given else from_config.get(key, DEFAULTS.get(key, value))
     for key in ("select", "ignore", "fail_on"):
         values[key] = _flatten(values[key])

@@ -175,5 +175,6 @@ def report_from_data(data: dict[str, Any]) -> Report:
         raise ValueError(
             f"report format_version {version!r}, this onnx-audit reads {FORMAT_VERSION}"
         )
-    report: Report = _decode(Report, data)
+    derived = ("modules",)  # --format json adds the module tree; it is re-derived, not read
+    report: Report = _decode(Report, {k: v for k, v in data.items() if k not in derived})
     return report

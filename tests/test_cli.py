@@ -25,6 +25,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_golden_table_for_seed_mlp(capsys, monkeypatch, update_golden) -> None:
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "80")
     code, out, err = run(capsys, "sample_models/seed_mlp.onnx")
     golden = GOLDEN / "seed_mlp.table.txt"
     if update_golden:
@@ -43,7 +44,10 @@ def test_json_round_trips(capsys) -> None:
         assert json.loads(json.dumps(data)) == data
         from analyzer.serialize import to_data
 
+        modules = data.pop("modules")  # derived from the layers: the reader skips it
         assert to_data(report) == data
+        assert modules[0]["path"] == [] and modules[0]["nodes"] == len(report.layers)
+        assert modules[0]["params"] == sum(layer["params"] for layer in data["layers"])
 
 
 def test_json_holds_totals_layers_findings(capsys) -> None:

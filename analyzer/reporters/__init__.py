@@ -26,6 +26,7 @@ class Reporter:
 MODULES: dict[str, str] = {
     "csv": "analyzer.reporters.csv_reporter",
     "github": "analyzer.reporters.github",
+    "html": "analyzer.reporters.html",
     "json": "analyzer.reporters.json_reporter",
     "jsonl": "analyzer.reporters.jsonl",
     "markdown": "analyzer.reporters.markdown",

@@ -15,7 +15,7 @@ from analyzer.reporters.table import finding_lines
 from analyzer.results import DiffReport, LayerDelta
 from analyzer.serialize import to_data
 
-OWN_FORMATS = ("table", "json", "jsonl", "markdown", "csv")
+OWN_FORMATS = ("table", "json", "jsonl", "markdown", "csv", "html")
 
 
 def _signed(value: int) -> str:
@@ -168,5 +168,9 @@ def render_diff(diff: DiffReport, fmt: str) -> str:
         return json.dumps(_data(diff), indent=2, ensure_ascii=False) + "\n"
     if fmt == "jsonl":
         return json.dumps(_data(diff), ensure_ascii=False) + "\n"
+    if fmt == "html":
+        from analyzer.reporters.html import render_html_diff  # noqa: PLC0415  (html only)
+
+        return render_html_diff(diff)
     focused = replace(diff.new, findings=diff.new_findings, violations=diff.violations)
     return render(focused, fmt)

@@ -6,6 +6,8 @@ from tabulate import tabulate
 
 from analyzer.errors import escape_controls
 from analyzer.reporters import add_reporter
+from analyzer.reporters.layout import current, paint_part, wrap_lines
+from analyzer.reporters.tableview import layer_block
 from analyzer.results import Finding, Report, Shape
 
 
@@ -107,21 +109,10 @@ def render_table(report: Report) -> str:
     head = [f"Model: {report.path}"]
     head.append(f"  ir {info.ir_version}, opsets: {opsets}, producer: {info.producer or '?'}")
     head.append(f"  {info.nodes:,} nodes, {len(report.layers):,} layers with weights or MACs")
-    rows = [
-        [
-            escape_controls(f"{layer.name} ({layer.qualified_op})"),
-            escape_controls(shape_text(layer.output_shapes[0] if layer.output_shapes else None)),
-            f"{layer.params:,}",
-            escape_controls(str(layer.macs)),
-            "shared" if layer.shared else "",
-        ]
-        for layer in report.layers
-    ]
-    table = simple_table(
-        rows,
-        ["Layer (op)", "Output shape", "Param #", "MACs", "Shared"],
-        ("left", "left", "right", "right", "left"),
-    )
+    view = current()
+    block = layer_block(report, view)
+    if block.depth_note:
+        head.append(block.depth_note)
     t = report.totals
     totals = [
         f"Total params: {t.params:,} ({human_bytes(t.param_bytes)})",
@@ -138,10 +129,13 @@ def render_table(report: Report) -> str:
         f"Stored: {t.stored_tensors:,} tensors, {t.stored_elements:,} elements, "
         f"{human_bytes(t.stored_bytes)}"
     )
-    totals.append(f"MACs: {t.macs}")
+    totals.extend(block.macs)
     if any(layer.shared for layer in report.layers):
         totals.append("Shared tensors are counted once in the totals, on every row that uses them.")
-    parts = [_block(head), table, _block(totals)]
+    parts = [_block(head), "\n".join(block.table)]
+    if block.legend:
+        parts.append(_block(block.legend))
+    parts.append(_block(totals))
     if report.verification is not None:
         parts.append(_block(verification_lines(report)))
     if report.findings:
@@ -159,10 +153,14 @@ def render_table(report: Report) -> str:
         lines = [f"Policy violations ({len(report.violations)}):"]
         lines += [f"  - {v.policy}: {v.message}" for v in report.violations]
         parts.append(_block(lines))
+    if view.color:
+        parts = [paint_part(part) for part in parts]
     return "\n\n".join(parts) + "\n"
 
 
 def _block(lines: list[str]) -> str:
     """Lines that quote names from the file: escape codes and line breaks in them are shown
-    escaped, never sent to the terminal (a hostile name could clear the screen)."""
-    return "\n".join(escape_controls(line) for line in lines)
+    escaped, never sent to the terminal (a hostile name could clear the screen). Prose is
+    wrapped to the view's width."""
+    limit = current().width
+    return "\n".join(wrap_lines([escape_controls(line) for line in lines], limit))
