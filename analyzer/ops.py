@@ -200,6 +200,9 @@ CATALOGUE: Mapping[tuple[str, str], OpSpec] = {
     (MS, "MaxpoolWithMask"): _spec("pool", other="1"),
     (MS, "NGramHashMapping"): _spec("embedding", other="1-6"),
     (MS, "VarlenNGramHashMapping"): _spec("embedding", other="1-9"),
+    ("com.ms.internal.nhwc", "QLinearConvTranspose"): _spec(
+        "conv", "3:weight 8:bias", quant="1,2,4-7"
+    ),
 }
 """Ops handled by the catalogue's generic visitor (no MACs beyond what its family implies);
 ops with a visitor of their own (Conv, MatMul, LSTM, Attention, ...) are not repeated here."""
@@ -236,6 +239,25 @@ WEIGHT_FREE: frozenset[tuple[str, str]] = frozenset(
     """,
     )
     + _names("ai.onnx.preview", "FlexAttention")
+    # onnxruntime's experimental and TensorRT-plugin ops in the onnx domain: data in, data out
+    + _names(
+        "",
+        """
+    Crop DisentangledAttention_TRT DynamicSlice EfficientNMS_TRT GRUUnit MemcpyFromHost
+    MemcpyToHost MultilevelCropAndResize_TRT PyramidROIAlign_TRT
+    """,
+    )
+    + _names(
+        "com.microsoft.nchwc",
+        "AveragePool GlobalAveragePool GlobalMaxPool MaxPool ReorderInput ReorderOutput Upsample",
+    )
+    + _names(
+        "com.ms.internal.nhwc",
+        """
+    AveragePool DepthToSpace GlobalAveragePool GlobalLpPool GlobalMaxPool GridSample LRN
+    LpPool MaxPool MaxUnpool QLinearAveragePool Resize SpaceToDepth
+    """,
+    )
     + _names("", "SwiGLU")
     + _names("ai.onnx.preview.training", "Adagrad Adam Gradient Momentum")
     + _names(
@@ -257,7 +279,9 @@ Q, K and V as activations (the projections are MatMuls before it)."""
 
 
 ATTRIBUTE_MODELS: frozenset[tuple[str, str]] = frozenset(
-    _names(
+    # onnxruntime's experimental onnx-domain ops keep their values in attributes too
+    _names("", "Affine GivenTensorFill ImageScaler ParametricSoftplus Scale ScaledTanh")
+    + _names(
         "ai.onnx.ml",
         """
     ArrayFeatureExtractor Binarizer CastMap CategoryMapper DictVectorizer FeatureVectorizer

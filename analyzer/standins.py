@@ -14,6 +14,13 @@ from __future__ import annotations
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper
 
 MS = "com.microsoft"
+NCHWC = "com.microsoft.nchwc"
+NHWC = "com.ms.internal.nhwc"
+ONNX_EXTRAS = frozenset({"SimplifiedLayerNormalization"})
+"""Ops onnxruntime registers in the onnx domain, which onnx's inference does not know."""
+NCHWC_STANDARD = frozenset({"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"})
+"""Blocked-layout ops whose standard op, with the same attributes, gives the output shape."""
+NCHWC_ONLY_ATTRIBUTES = frozenset({"activation", "activation_params"})
 SAME_AS_INPUT = frozenset(
     {
         "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "BiasGelu", "FastGelu",
@@ -46,7 +53,10 @@ def stand_in(model: ModelProto) -> int:
     replaced = 0
     nodes: list[NodeProto] = []
     for index, node in enumerate(graph.node):
-        if node.domain != MS or not node.output:
+        foreign = node.domain in (MS, NCHWC) or (
+            node.domain in ("", "ai.onnx") and node.op_type in ONNX_EXTRAS
+        )
+        if not foreign or not node.output:
             nodes.append(node)
             continue
         new = _replacement(node, index, graph, shapes)
@@ -78,7 +88,9 @@ def _replacement(
     op, out, first = node.op_type, node.output[0], node.input[0] if node.input else ""
     if not first:
         return None
-    if op in SAME_AS_INPUT:
+    if node.domain == NCHWC:
+        return _nchwc(node)
+    if op in SAME_AS_INPUT or op in ONNX_EXTRAS:
         return [helper.make_node("Identity", [first], [out])]
     if op in FLOAT_OF_INPUT:
         return [helper.make_node("Cast", [first], [out], to=TensorProto.FLOAT)]
@@ -155,3 +167,22 @@ def _qgemm(
     if quantized:
         nodes.append(helper.make_node("Cast", [product], [node.output[0]], to=TensorProto.UINT8))
     return nodes
+
+
+def _nchwc(node: NodeProto) -> list[NodeProto] | None:
+    """The standard op of a blocked-layout one (level-99 optimizer output). Channels stay
+    padded to the block size, as onnxruntime computes them."""
+    op, first, out = node.op_type, node.input[0], node.output[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if op in ("ReorderInput", "ReorderOutput"):
+        to_nchw = op == "ReorderInput" and attrs.get("channels_last", 0)
+        to_nhwc = op == "ReorderOutput" and attrs.get("channels_last", 0)
+        if to_nchw or to_nhwc:
+            perm = [0, 3, 1, 2] if to_nchw else [0, 2, 3, 1]
+            return [helper.make_node("Transpose", [first], [out], perm=perm)]
+        return [helper.make_node("Identity", [first], [out])]
+    if op in NCHWC_STANDARD:
+        keep = {k: v for k, v in attrs.items() if k not in NCHWC_ONLY_ATTRIBUTES}
+        inputs = list(node.input[:3]) if op == "Conv" else [first]
+        return [helper.make_node(op, inputs, [out], **keep)]
+    return None

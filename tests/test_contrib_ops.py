@@ -191,3 +191,44 @@ def test_weight_free_ops_give_no_warning(audit) -> None:
     assert report.totals.params == 0
     assert report.totals.other_constants == 32
     assert not report.warnings
+
+
+def test_simplified_layer_norm_in_the_onnx_domain_keeps_shapes(audit) -> None:
+    """onnxruntime's optimizer writes RMSNorm as SimplifiedLayerNormalization in the onnx
+    domain: its scale [16] is a parameter and the MatMul after it keeps its MACs,
+    batch 2 x 7 tokens x 16 x 16 at the given input shape."""
+    nodes = [
+        helper.make_node("SimplifiedLayerNormalization", ["x", "g"], ["n"], axis=-1),
+        helper.make_node("MatMul", ["n", "w"], ["y"]),
+    ]
+    model = _model(
+        nodes, [_vi("x", ["b", "t", 16])], [_vi("y", None)], [_t("g", (16,)), _t("w", (16, 16))]
+    )
+    report = audit(model, input_shapes={"x": (2, 7, 16)})
+    assert report.totals.params == 16 + 16 * 16
+    assert report.totals.macs.value == 2 * 7 * 16 * 16
+    assert not report.warnings
+
+
+def test_blocked_layout_conv_from_the_level_99_optimizer(audit) -> None:
+    """com.microsoft.nchwc Conv (8x8 patches, stride 8) between ReorderInput/ReorderOutput:
+    W [16, 3, 8, 8] + bias 16; MACs = output [1, 16, 4, 4] elements x 3 x 8 x 8, and the
+    MatMul after it keeps its shape: [1, 16, 16] x [16, 16]."""
+    nchwc = "com.microsoft.nchwc"
+    nodes = [
+        helper.make_node("ReorderInput", ["x"], ["xb"], domain=nchwc),
+        helper.make_node(
+            "Conv", ["xb", "w", "b"], ["yb"], domain=nchwc, kernel_shape=[8, 8], strides=[8, 8]
+        ),
+        helper.make_node("ReorderOutput", ["yb"], ["y"], domain=nchwc, channels=16),
+        helper.make_node("Reshape", ["y", "shape"], ["tokens"]),
+        helper.make_node("MatMul", ["tokens", "m"], ["z"]),
+    ]
+    shape = numpy_helper.from_array(np.array([1, 16, 16], np.int64), "shape")
+    inits = [_t("w", (16, 3, 8, 8)), _t("b", (16,)), _t("m", (16, 16)), shape]
+    opsets = [*OPSETS, helper.make_opsetid(nchwc, 1)]
+    model = _model(nodes, [_vi("x", [1, 3, 32, 32])], [_vi("z", None)], inits, opsets)
+    report = audit(model)
+    assert report.totals.params == 16 * 3 * 8 * 8 + 16 + 16 * 16
+    assert report.totals.macs.value == 16 * 4 * 4 * 3 * 8 * 8 + 16 * 16 * 16
+    assert not report.warnings

@@ -1,4 +1,4 @@
-"""Every op the installed onnx defines, and every com.microsoft op onnxruntime registers, is
+"""Every op the installed onnx defines, and every op onnxruntime registers (any domain), is
 decided: a visitor handles it, or ops.WEIGHT_FREE / ops.ATTRIBUTE_MODELS list it. A new onnx or
 onnxruntime release that adds an op fails here until someone reads its schema and decides."""
 
@@ -18,10 +18,14 @@ DECIDED = set(registered()) | ops.WEIGHT_FREE | ops.ATTRIBUTE_MODELS
 TRAINING = "ai.onnx.preview.training"
 
 
-def _ort_contrib_ops() -> set[tuple[str, str]]:
+def _ort_ops() -> set[tuple[str, str]]:
+    """Every op onnxruntime registers, in every domain: com.microsoft, its layout domains
+    (com.microsoft.nchwc, com.ms.internal.nhwc) and the extras it adds to the onnx domain."""
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_c
 
-    return {(s.domain, s.name) for s in ort_c.get_all_operator_schema() if s.domain == ops.MS}
+    return {
+        ("" if s.domain == "ai.onnx" else s.domain, s.name) for s in ort_c.get_all_operator_schema()
+    }
 
 
 def test_every_onnx_op_is_decided() -> None:
@@ -31,9 +35,11 @@ def test_every_onnx_op_is_decided() -> None:
     assert not missing, f"ops of onnx {onnx.__version__} nobody decided on: {missing}"
 
 
-def test_every_onnxruntime_contrib_op_is_decided() -> None:
-    missing = sorted(_ort_contrib_ops() - DECIDED)
-    assert not missing, f"com.microsoft ops nobody decided on: {missing}"
+def test_every_onnxruntime_op_is_decided() -> None:
+    found = _ort_ops()
+    assert {ops.MS, "com.microsoft.nchwc", ""} <= {domain for domain, _ in found}
+    missing = sorted(found - DECIDED)
+    assert not missing, f"onnxruntime ops nobody decided on: {missing}"
 
 
 def test_no_op_is_both_weight_free_and_described_with_weights() -> None:

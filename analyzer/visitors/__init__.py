@@ -1,6 +1,6 @@
 """Visitors: one small handler per op family, registered by (domain, op_type)."""
 
-from analyzer.visitors import contrib, conv, linear, misc, norm, recurrent
+from analyzer.visitors import contrib, conv, layouts, linear, misc, norm, recurrent
 from analyzer.visitors.base import Context, fallback, lookup, register, registered
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "contrib",
     "conv",
     "fallback",
+    "layouts",
     "linear",
     "lookup",
     "misc",
