@@ -9,17 +9,18 @@ from contextlib import contextmanager
 
 from onnx import ModelProto
 
-from analyzer import loader, shapes
-from analyzer.accounting import account
-from analyzer.errors import AuditError
-from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, build
-from analyzer.notes import exporter_notes
-from analyzer.order import sort_graphs
-from analyzer.results import LayerTally, ModelInfo, Report
+from analyzer.core.errors import AuditError
+from analyzer.core.results import LayerTally, ModelInfo, Report
+from analyzer.count.accounting import account
+from analyzer.count.notes import exporter_notes
+from analyzer.count.visitors import Context, fallback, lookup
+from analyzer.count.weights import Constants
+from analyzer.read import loader
+from analyzer.read.functions import inline_local_functions
+from analyzer.read.order import sort_graphs
 from analyzer.rules import Options, Rule, RuleContext, run
-from analyzer.visitors import Context, fallback, lookup
-from analyzer.weights import Constants
+from analyzer.view import shapes
+from analyzer.view.graph import ModelView, build
 
 
 def analyze(

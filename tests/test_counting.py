@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.errors import MalformedGraphError, StrictModeError
-from analyzer.visitors import lookup, register
+from analyzer.core.errors import MalformedGraphError, StrictModeError
+from analyzer.count.visitors import lookup, register
 from tests.conftest import layer, with_weights
 
 H = '<ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>\n'

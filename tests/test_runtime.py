@@ -15,8 +15,10 @@ import onnxruntime  # noqa: F401  (the test extra installs it: missing must fail
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer import analyze, pricing, runtime
-from analyzer.errors import MissingExternalDataError, UnsafeExternalDataError
+from analyzer import analyze
+from analyzer.core.errors import MissingExternalDataError, UnsafeExternalDataError
+from analyzer.runtime import pricing
+from analyzer.runtime import verify as runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
@@ -142,8 +144,9 @@ NO_NETWORK = textwrap.dedent(
     socket.create_connection = refuse
 
     import analyzer
-    from analyzer import pricing, runtime
+    from analyzer.runtime import pricing
 
+    from analyzer.runtime import verify as runtime
     report = analyzer.analyze(sys.argv[1])
     static_imported = "onnxruntime" in sys.modules
     result = runtime.verify(sys.argv[1], {}, report)
@@ -197,7 +200,7 @@ def test_import_and_verify_open_no_socket_and_write_no_cache(tmp_path: Path) -> 
 
 
 def test_missing_onnxruntime_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from analyzer.errors import UsageError
+    from analyzer.core.errors import UsageError
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(UsageError) as caught:

@@ -8,11 +8,12 @@ import onnx
 import pytest
 from onnx import parser
 
-from analyzer import loader, shapes
-from analyzer.functions import inline_local_functions
-from analyzer.graph import build
-from analyzer.order import sort_graphs
-from analyzer.shapetable import graph_walk, shape_table
+from analyzer.read import loader
+from analyzer.read.functions import inline_local_functions
+from analyzer.read.order import sort_graphs
+from analyzer.view import shapes
+from analyzer.view.graph import build
+from analyzer.view.shapetable import graph_walk, shape_table
 from tests.conftest import SAMPLES
 
 

@@ -1,0 +1,337 @@
+"""The command line: a thin shell around analyze() that owns files, processes and exit codes.
+
+Exit codes: 0 analysed, nothing violated; 1 a policy violated; 2 usage error or a model that
+could not be analysed (one line on stderr each, a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from analyzer.cli.batch import Limits, Outcome, memory_cap, run_jobs
+from analyzer.cli.options import PROG, Settings, parse_settings, rule_filter
+from analyzer.cli.policy import Policy, evaluate
+from analyzer.core.errors import AuditError
+from analyzer.report.reporters import reporter
+
+if TYPE_CHECKING:
+    from analyzer.core.results import Report
+
+EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
+PROGRESS_MIN_MODELS = 4
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+class Output:
+    """The report's destination: stdout, or a temp file renamed into place only on success."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = None if target is None or target == "-" else Path(target)
+        self.tmp: Path | None = None
+        self.handle: IO[str] = sys.stdout
+        if self.target is not None:
+            import tempfile  # noqa: PLC0415  (only with -o FILE)
+
+            folder = self.target.parent
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=folder)
+            self.tmp = Path(tmp)
+            # backslashreplace: a path that is not UTF-8 becomes a valid JSON escape (\udcff)
+            self.handle = os.fdopen(
+                fd, "w", encoding="utf-8", errors="backslashreplace", newline=""
+            )
+
+    def write(self, text: str) -> None:
+        self.handle.write(text)
+        self.handle.flush()
+
+    def finish(self, ok: bool) -> None:
+        if self.tmp is None or self.target is None:
+            return
+        self.handle.close()
+        if ok:
+            os.replace(self.tmp, self.target)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def expand_paths(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given; folders searched recursively for *.onnx, sorted, symlinks not followed.
+    A folder without any is passed on as it is, to be reported like any unreadable model."""
+    for raw in paths:
+        path = Path(raw)
+        found = []
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.onnx") if p.is_file() and not p.is_symlink())
+        if found:
+            yield from (str(p) for p in found)
+        else:  # a file, or a folder without models: the loader says what is wrong with it
+            yield raw
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    sys.stderr.write(f"\r\x1b[2K[{done}/{total}] {label}"[:200])
+    if done == total:
+        sys.stderr.write("\r\x1b[2K")
+    sys.stderr.flush()
+
+
+def _limits(settings: Settings) -> Limits:
+    return Limits(max_memory=settings.max_memory, timeout=settings.timeout)
+
+
+def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
+    from analyzer.api import analyze  # noqa: PLC0415  (onnx: after parsing, before the fork)
+
+    policy = Policy(
+        max_params=settings.max_params,
+        max_weight_bytes=settings.max_weight_bytes,
+        max_layer_params=settings.max_layer_params,
+        fail_on=tuple(settings.fail_on),
+    )
+    enabled = rule_filter(settings)
+    cap, source = memory_cap(settings.max_memory)  # read here: the child's limit is the cap
+    in_force = ("memory_cap", f"{cap} bytes ({source})" if cap else "none")
+
+    def job(notes: list[str]) -> Report:
+        report = analyze(
+            path,
+            input_shapes=settings.input_shape,
+            kernel=settings.kernel,
+            min_ratio=settings.min_ratio,
+            rule_filter=enabled,
+            debug=notes,
+        )
+        report = replace(
+            report,
+            violations=evaluate(report, policy),
+            settings=(*report.settings, in_force),
+        )
+        if settings.verify:
+            report = _verify(path, report, settings)
+        if settings.emit_candidate:
+            from analyzer.runtime.candidate import emit_candidate  # noqa: PLC0415  (reads weights; opt-in)
+
+            result = emit_candidate(path, report, settings.emit_candidate, force=settings.force)
+            report = replace(report, notes=(*report.notes, result.summary()))
+        return report
+
+    return job
+
+
+def _rendered_job(path: str, settings: Settings) -> Callable[[list[str]], tuple[str, list[str]]]:
+    """Analyse and render in the child: a rendered text crosses the process boundary faster
+    than a pickled 100,000-layer Report."""
+    analyse = _report_job(path, settings)
+    render = reporter(settings.format).render  # only this format's module, before the fork
+
+    def job(notes: list[str]) -> tuple[str, list[str]]:
+        report = analyse(notes)
+        return render(report), [v.message for v in report.violations]
+
+    return job
+
+
+def _verify(path: str, report: Report, settings: Settings) -> Report:
+    """Run the model in onnxruntime and price each finding; a failed run is a violation."""
+    from analyzer.core.results import Violation  # noqa: PLC0415  (with pricing and runtime)
+    from analyzer.runtime import pricing  # noqa: PLC0415  (onnxruntime off the static path)
+    from analyzer.runtime import verify as runtime  # noqa: PLC0415  (with pricing)
+
+    verification = runtime.verify(path, settings.input_shape, report)
+    report = pricing.price_findings(
+        replace(report, verification=verification), batch=settings.price_batch
+    )
+    if verification.ok:
+        return report
+    failed = Violation(
+        policy="verify",
+        limit="runs in onnxruntime",
+        measured="failed",
+        message=f"onnxruntime cannot run the model: {verification.error}",
+    )
+    return replace(report, violations=(*report.violations, failed))
+
+
+def _show_failure(outcome: Outcome[Any], debug: bool) -> None:
+    if debug and outcome.trace:
+        sys.stderr.write(outcome.trace)
+    assert outcome.error is not None
+    _error(outcome.error.line())
+
+
+def _show_debug(outcome: Outcome[Any], debug: bool) -> None:
+    if debug:
+        for line in outcome.debug:
+            print(f"{PROG}: debug: {outcome.label}: {line}", file=sys.stderr)
+
+
+def _merge(texts: list[str], fmt: str, single: bool) -> str:
+    """Join several models' outputs into one document of the format."""
+    if single or not texts:
+        return "".join(texts)
+    import json  # noqa: PLC0415  (several models only; --version and usage errors skip it)
+
+    if fmt == "json":
+        return json.dumps([json.loads(t) for t in texts], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "sarif":
+        logs = [json.loads(t) for t in texts]
+        merged = logs[0]
+        for log in logs[1:]:
+            merged["runs"].extend(log["runs"])
+        return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return texts[0] + "".join(t.split("\n", 1)[1] if "\n" in t else "" for t in texts[1:])
+    return "\n".join(texts)
+
+
+def check(settings: Settings) -> int:
+    paths = list(expand_paths(settings.paths))
+    fmt = settings.format
+    if settings.emit_candidate and len(paths) > 1:
+        _error("--emit-candidate takes one model")
+        return EXIT_ERROR
+    if fmt == "netron" and len(paths) > 1:
+        _error("--format netron writes one attachment per model: pass one model")
+        return EXIT_ERROR
+    show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_MODELS and not settings.no_progress
+    jobs = [(path, _rendered_job(path, settings)) for path in paths]
+    output = Output(settings.output)
+    failed = violated = False
+    texts: list[str] = []
+    try:
+        for outcome in run_jobs(
+            jobs, _limits(settings), settings.jobs, _progress if show else None
+        ):
+            _show_debug(outcome, settings.debug)
+            if outcome.error is not None:
+                _show_failure(outcome, settings.debug)
+                failed = True
+                if fmt == "jsonl":
+                    import json  # noqa: PLC0415  (a failed model in a jsonl stream only)
+
+                    record = {
+                        "path": outcome.label,
+                        "error": {"kind": outcome.error.kind, "message": outcome.error.line()},
+                    }
+                    output.write(json.dumps(record, ensure_ascii=False) + "\n")
+                continue
+            assert outcome.value is not None
+            text, lines = outcome.value
+            violated = violated or bool(lines)
+            if settings.format != "table" or settings.output not in (None, "-"):
+                for line in lines:  # the table already shows them on the terminal
+                    print(f"{PROG}: violation: {outcome.label}: {line}", file=sys.stderr)
+            if fmt == "jsonl":
+                output.write(text)
+            else:
+                texts.append(text)
+        if fmt != "jsonl" and texts:
+            output.write(_merge(texts, fmt, single=len(paths) == 1))
+    except BaseException:
+        output.finish(ok=False)
+        raise
+    output.finish(ok=bool(texts) or fmt == "jsonl")
+    return EXIT_ERROR if failed else EXIT_POLICY if violated else EXIT_OK
+
+
+def diff_command(settings: Settings) -> int:
+    from analyzer.report.diff import diff  # noqa: PLC0415  (only for `onnx-audit diff`)
+    from analyzer.report.reporters.diffs import render_diff  # noqa: PLC0415  (only for `diff`)
+
+    jobs = [
+        (settings.old, _report_job(settings.old, settings)),
+        (settings.new, _report_job(settings.new, settings)),
+    ]
+    outcomes = list(run_jobs(jobs, _limits(settings), min(2, settings.jobs)))
+    for outcome in outcomes:
+        _show_debug(outcome, settings.debug)
+        if outcome.error is not None:
+            _show_failure(outcome, settings.debug)
+    if any(o.error is not None for o in outcomes):
+        return EXIT_ERROR
+    old, new = outcomes[0].value, outcomes[1].value
+    assert old is not None and new is not None
+    result = diff(old, new, settings.max_growth)
+    new_violations = [*result.new.violations]
+    result = replace(result, violations=(*result.violations, *new_violations))
+    output = Output(settings.output)
+    try:
+        output.write(render_diff(result, settings.format))
+    except BaseException:
+        output.finish(ok=False)
+        raise
+    output.finish(ok=True)
+    if settings.format != "table" or settings.output not in (None, "-"):
+        for violation in result.violations:
+            print(f"{PROG}: violation: {violation.message}", file=sys.stderr)
+    return EXIT_POLICY if result.violations else EXIT_OK
+
+
+def info_command(argv: list[str]) -> int:
+    from analyzer.rules import all_rules  # noqa: PLC0415  (imports the analysis: onnx)
+
+    if argv[0] == "rules":
+        for rule in all_rules():
+            flag = " (preview)" if rule.preview else ""
+            print(f"{rule.code}  {rule.name}{flag}  {rule.summary}")
+        return EXIT_OK
+    if len(argv) != 2:
+        _error("usage: onnx-audit explain CODE")
+        return EXIT_ERROR
+    for rule in all_rules():
+        if argv[1].upper() == rule.code or argv[1] == rule.name:
+            print(rule.doc(), end="")
+            return EXIT_OK
+    _error(f"unknown rule {argv[1]!r} (see `onnx-audit rules`)")
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:  # a file name that is not UTF-8, a stdout that is not UTF-8
+        reconfigure(errors="backslashreplace")
+    if args and args[0] in ("rules", "explain"):
+        return info_command(args)
+    command = "check"
+    if args and args[0] in ("check", "diff", "verify"):
+        command, args = args[0], args[1:]
+    try:
+        settings = parse_settings(command, args)
+        return diff_command(settings) if command == "diff" else check(settings)
+    except AuditError as exc:
+        _error(exc.line())
+        return EXIT_ERROR
+    except OSError as exc:
+        _error(f"{exc.filename or ''}: {exc.strerror or exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_ERROR
+
+
+def entry() -> None:
+    """The `onnx-audit` command: main(), then exit at once.
+
+    By then the report is written and flushed and nothing waits to run at exit, so the
+    interpreter's teardown of onnx, numpy and protobuf (50-80 ms, a sixth of a big model's
+    audit) is skipped. Tests call main(), which returns.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader went away: nothing more can be said
+        code = code or EXIT_ERROR
+    os._exit(code)
+
+
+__all__ = ["entry", "main"]

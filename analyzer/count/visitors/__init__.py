@@ -1,0 +1,18 @@
+"""Visitors: one small handler per op family, registered by (domain, op_type)."""
+
+from analyzer.count.visitors import contrib, conv, linear, misc, norm, recurrent
+from analyzer.count.visitors.base import Context, fallback, lookup, register, registered
+
+__all__ = [
+    "Context",
+    "contrib",
+    "conv",
+    "fallback",
+    "linear",
+    "lookup",
+    "misc",
+    "norm",
+    "recurrent",
+    "register",
+    "registered",
+]
