@@ -33,17 +33,29 @@ def analyze(
     rule_filter: Callable[[Rule], bool] | None = None,
     debug: list[str] | None = None,
     reader: str = "auto",
+    sandbox: bool | None = None,
 ) -> Report:
     """Analyse one model file. Raises AuditError (with the path filled in) when it cannot.
 
     `reader` picks how the file is read ("plain", "skeleton", or "auto" by size); the Report
-    is the same either way.
+    is the same either way. `sandbox` False runs shape inference in this process (default:
+    forked, unless ONNX_AUDIT_NO_SANDBOX=1), for debugging.
     """
     try:
         with paused_gc():
             model = loader.load(path, reader)
+            model, view, warnings = prepare(model, input_shapes or {}, sandbox)
             return _analyze(
-                path, model, input_shapes or {}, kernel, min_ratio, strict, rule_filter, debug
+                path,
+                model,
+                view,
+                warnings,
+                input_shapes or {},
+                kernel,
+                min_ratio,
+                strict,
+                rule_filter,
+                debug,
             )
     except AuditError as exc:
         if not exc.path:
@@ -69,7 +81,7 @@ def paused_gc() -> Iterator[None]:
 
 
 def prepare(
-    model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]]
+    model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None = None
 ) -> tuple[ModelProto, ModelView, list[str]]:
     """Skeleton -> the model and its view: functions inlined, nodes sorted, shapes inferred.
 
@@ -79,7 +91,7 @@ def prepare(
     inline_local_functions(model)
     unsorted = sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
-    inference = shapes.Inference(model)
+    inference = shapes.Inference(model, sandbox)
     try:
         view = build(model, lambda: inference.result()[0])
     finally:
@@ -97,6 +109,8 @@ def prepare(
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     path: str | os.PathLike[str],
     model: ModelProto,
+    view: ModelView,
+    warnings: list[str],
     input_shapes: Mapping[str, tuple[int, ...]],
     kernel: int,
     min_ratio: float,
@@ -104,7 +118,6 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
 ) -> Report:
-    model, view, warnings = prepare(model, input_shapes)
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
     tallies: list[LayerTally] = []

@@ -115,8 +115,8 @@ def test_closing_an_unread_inference_reaps_its_child() -> None:
     """The view build can fail after inference started: close() must leave no process."""
     model = _model("o = ReduceSum(x)")
     inference = shapes.Inference(model)
-    pid = inference.pid
-    assert pid is not None
+    assert inference.child is not None
+    pid = inference.child.pid
     inference.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

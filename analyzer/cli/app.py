@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from analyzer.cli.batch import Limits, Outcome, memory_cap, run_jobs
+from analyzer.cli.batch import Limits, Outcome, run_jobs
 from analyzer.cli.options import PROG, Settings, parse_settings, rule_filter
 from analyzer.cli.policy import Policy, evaluate
 from analyzer.core.errors import AuditError
+from analyzer.core.sandbox import memory_cap
 from analyzer.report.reporters import reporter
 
 if TYPE_CHECKING:
@@ -84,7 +85,9 @@ def _progress(done: int, total: int, label: str) -> None:
 
 
 def _limits(settings: Settings) -> Limits:
-    return Limits(max_memory=settings.max_memory, timeout=settings.timeout)
+    return Limits(
+        max_memory=settings.max_memory, timeout=settings.timeout, isolate=not settings.no_sandbox
+    )
 
 
 def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
@@ -99,6 +102,9 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
     enabled = rule_filter(settings)
     cap, source = memory_cap(settings.max_memory)  # read here: the child's limit is the cap
     in_force = ("memory_cap", f"{cap} bytes ({source})" if cap else "none")
+    if settings.no_sandbox:
+        in_force = ("memory_cap", "none (--no-sandbox)")
+    sandboxed = not settings.no_sandbox
 
     def job(notes: list[str]) -> Report:
         report = analyze(
@@ -108,6 +114,7 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             min_ratio=settings.min_ratio,
             rule_filter=enabled,
             debug=notes,
+            sandbox=sandboxed,
         )
         report = replace(
             report,
@@ -119,7 +126,9 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
         if settings.emit_candidate:
             from analyzer.runtime.candidate import emit_candidate  # noqa: PLC0415  (reads weights; opt-in)
 
-            result = emit_candidate(path, report, settings.emit_candidate, force=settings.force)
+            result = emit_candidate(
+                path, report, settings.emit_candidate, force=settings.force, sandbox=sandboxed
+            )
             report = replace(report, notes=(*report.notes, result.summary()))
         return report
 

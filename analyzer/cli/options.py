@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.cli.batch import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
 from analyzer.cli.config import config_values, find_pyproject, read_config
 from analyzer.cli.policy import parse_percent, parse_size
+from analyzer.core import sandbox
 from analyzer.core.version import __version__
 from analyzer.report.reporters import names as format_names
 
@@ -179,6 +180,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     run.add_argument(
         "--debug", action="store_true", help="tracebacks and why candidates were rejected"
     )
+    run.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="analyse in this process: no memory cap, no time limit, stderr shown (for "
+        f"debugging; also {sandbox.ENV_OFF}=1)",
+    )
     run.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
@@ -220,6 +227,7 @@ def parse_settings(command: str, argv: list[str]) -> Settings:
     for key in ("select", "ignore", "fail_on"):
         values[key] = _flatten(values[key])
     values["input_shape"] = dict(values["input_shape"] or [])
+    values["no_sandbox"] = bool(values["no_sandbox"]) or not sandbox.enabled()
     return Settings(values)
 
 

@@ -84,9 +84,11 @@ def _input_shapes(report: Report) -> dict[str, tuple[int, ...]]:
     return fixed
 
 
-def _view(path: Path, input_shapes: Mapping[str, tuple[int, ...]]) -> tuple[ModelView, Constants]:
+def _view(
+    path: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
+) -> tuple[ModelView, Constants]:
     """The same view analyze() builds: skeleton, local functions inlined, shapes inferred."""
-    _, view, _ = prepare(loader.load(path), input_shapes)
+    _, view, _ = prepare(loader.load(path), input_shapes, sandbox)
     return view, Constants(view)
 
 
@@ -265,13 +267,15 @@ def emit_candidate(
     force: bool = False,
     seed: int = 0,
     run_check: bool = True,
+    sandbox: bool | None = None,
 ) -> CandidateResult:
     """Write `out_path`: the model with every ONX101 dense layer replaced by the drop-in block.
 
     `report` is analyze(path)'s report (its findings, kernel and --input-shape settings are
     used). Raises UsageError if `out_path` exists (unless force) or there is nothing to
     replace, UnsupportedError if no flagged layer can be replaced or the candidate fails its
-    checks (nothing is written then). `run_check` runs original and candidate in onnxruntime.
+    checks (nothing is written then). `run_check` runs original and candidate in onnxruntime;
+    `sandbox` is analyze()'s.
     """
     source, out = Path(path), Path(out_path)
     _check_target(source, out, force)
@@ -280,7 +284,7 @@ def emit_candidate(
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
     input_shapes = _input_shapes(report)
     try:
-        view, consts = _view(source, input_shapes)
+        view, consts = _view(source, input_shapes, sandbox)
         model = load_model_for_reading(source)
     except AuditError as exc:
         exc.path = exc.path or str(source)
@@ -318,7 +322,9 @@ def emit_candidate(
             raise UnsupportedError(
                 str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
             ) from None
-        actual = analyze(temp, input_shapes=input_shapes, kernel=replaced[0].kernel)
+        actual = analyze(
+            temp, input_shapes=input_shapes, kernel=replaced[0].kernel, sandbox=sandbox
+        )
         if actual.totals.params != predicted:
             raise UnsupportedError(
                 str(source),

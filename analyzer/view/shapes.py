@@ -7,11 +7,7 @@ alone; the skeleton is small, so inference stays fast even for multi-GB models.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
-import math
 import os
-import pickle
-import select
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -22,6 +18,8 @@ from onnx import ModelProto, ValueInfoProto
 
 from analyzer.core.errors import UsageError, quote
 from analyzer.core.protowalk import iter_graphs
+from analyzer.core.sandbox import Child, Message, run_here, spawn
+from analyzer.core.sandbox import enabled as sandbox_enabled
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
 
@@ -294,52 +292,28 @@ def _address_space() -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _child(model: ModelProto, writer: int) -> None:
-    """In the forked child: cap memory, silence C++ stderr, infer, send the shapes, exit."""
-    code = 0
-    try:
-        faulthandler.disable()  # it writes to its own copy of stderr
-        signal.alarm(math.ceil(SHAPE_TIMEOUT) + 1)  # ends it even when nobody waits any more
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 2)
-        size = _address_space()
-        if size is not None:
-            import resource  # noqa: PLC0415  (POSIX only, like fork)
+def _shape_cap() -> int | None:
+    """In the child: its address space now plus SHAPE_MEMORY, never above its soft limit."""
+    size = _address_space()
+    if size is None:
+        return None
+    import resource  # noqa: PLC0415  (POSIX only, like fork)
 
-            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            cap = size + SHAPE_MEMORY
-            if soft != resource.RLIM_INFINITY:
-                cap = min(cap, soft)
-            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-        stand_in(model)  # this child's own copy: contrib ops block onnx's inference
-        view = memoryview(pickle.dumps(_infer_table(model)))
-        while view:
-            view = view[os.write(writer, view) :]
-    except BaseException:  # the parent reports a child that sent nothing
-        code = 1
-    finally:
-        os._exit(code)
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    cap = size + SHAPE_MEMORY
+    return cap if soft == resource.RLIM_INFINITY else min(cap, soft)
+
+
+def _stand_in_and_infer(model: ModelProto) -> Inferred:
+    """Contrib ops block onnx's inference: stand-ins replace them in `model` (a child's own
+    copy, or a copy made for in-process inference), then the table is inferred."""
+    stand_in(model)
+    return _infer_table(model)
 
 
 def _infer_table(model: ModelProto) -> Inferred:
     inferred, warnings = _infer_here(model)
     return (None if inferred is model else shape_table(inferred)), warnings
-
-
-def _read_all(reader: int, deadline: float) -> bytes | None:
-    """Everything the child writes, or None when the deadline passes first."""
-    chunks: list[bytes] = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([reader], [], [], left)
-        if not ready:
-            return None
-        chunk = os.read(reader, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 class Inference:
@@ -352,61 +326,55 @@ class Inference:
     meanwhile (on the second core) and calls result() when it needs the shapes.
     """
 
-    def __init__(self, model: ModelProto) -> None:
+    def __init__(self, model: ModelProto, sandbox: bool | None = None) -> None:
         self.warnings = version_warnings(model) + import_missing_domains(model)
         self.warnings += defuse_declared_shapes(model) + clear_negative_dims(model)
-        self.pid: int | None = None
+        self.child: Child | None = None
         self.done: Inferred | None = None
-        if not hasattr(os, "fork"):  # pragma: no cover  (Windows)
-            self.done = _infer_table(model)
+        if not sandbox_enabled(sandbox):  # in this process, on a copy: stand_in edits it
+            copy = ModelProto()
+            copy.CopyFrom(model)
+            message = run_here(lambda _: _stand_in_and_infer(copy))
+            self.done = _decode(message, 0 if message[0] == "ok" else 1, timed_out=False)
             return
-        reader, writer = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover  (runs in the child)
-            os.close(reader)
-            _child(model, writer)
-        os.close(writer)
-        self.reader, self.pid = reader, pid
+        self.child = spawn(lambda _: _stand_in_and_infer(model), _shape_cap, SHAPE_TIMEOUT)
         self.deadline = time.monotonic() + SHAPE_TIMEOUT
 
     def result(self) -> Inferred:
         """The shape table (None when inference failed or was cut short) and all warnings."""
-        if self.done is None:
-            data = None
+        if self.done is None and self.child is not None:
+            child, message, timed_out = self.child, None, True
             try:
-                data = _read_all(self.reader, self.deadline)
+                timed_out = not child.ready(self.deadline - time.monotonic())
+                if not timed_out:
+                    with contextlib.suppress(EOFError, OSError):
+                        message = child.receive()
             finally:
-                status = self.close(kill=data is None)
-            self.done = _decode(data, status)
-        table, warnings = self.done
+                self.child = None
+                exitcode = child.close(kill=timed_out)
+            self.done = _decode(message, exitcode, timed_out)
+        table, warnings = self.done or (None, [])
         return table, self.warnings + warnings
 
-    def close(self, kill: bool = True) -> int:
-        """Reap the child (killed first when `kill`); its wait status, 0 when none is left."""
-        if self.pid is None:
-            return 0
-        os.close(self.reader)
-        if kill:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        if self.done is None:  # stopped unread: a later result() has no shapes to give
+    def close(self) -> None:
+        """Kill and reap the child; a later result() has no shapes to give."""
+        if self.child is not None:
+            self.child.close()
+            self.child = None
+        if self.done is None:
             self.done = None, []
-        return status
 
 
-def _decode(data: bytes | None, status: int) -> Inferred:
-    if data is None:
+def _decode(message: Message | None, exitcode: int, timed_out: bool) -> Inferred:
+    if timed_out:
         return None, [f"shape inference took over {SHAPE_TIMEOUT:g} s; shapes and MACs are partial"]
-    if not data or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        how = (
-            signal.Signals(os.WTERMSIG(status)).name
-            if os.WIFSIGNALED(status) and os.WTERMSIG(status) in signal.valid_signals()
-            else f"exit status {os.waitstatus_to_exitcode(status)}"
-        )
+    if message is None or message[0] != "ok" or exitcode != 0:
+        if exitcode < 0 and -exitcode in signal.valid_signals():
+            how = signal.Signals(-exitcode).name
+        else:
+            how = f"exit status {exitcode}"
         return None, [f"shape inference crashed ({how}); shapes and MACs are partial"]
-    table, warnings = pickle.loads(data)  # our own child wrote it: plain lists and tuples
+    table, warnings = message[1]
     return table, warnings
 
 
