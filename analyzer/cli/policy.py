@@ -62,12 +62,6 @@ class Policy:
     max_layer_params: int | None = None
     fail_on: tuple[str, ...] = ()
 
-    @property
-    def active(self) -> bool:
-        return any(
-            v is not None for v in (self.max_params, self.max_weight_bytes, self.max_layer_params)
-        ) or bool(self.fail_on)
-
 
 def matches(finding: Finding, selectors: Iterable[str]) -> bool:
     """A rule code prefix (`ONX1`, `ONX101`), a rule name, or `ALL`."""

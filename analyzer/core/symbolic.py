@@ -66,14 +66,6 @@ class Poly:
             return self.terms[0][1]
         return None
 
-    def substitute(self, sizes: dict[str, int]) -> Poly:
-        out = Poly()
-        for symbols, coeff in self.terms:
-            dims: list[Dim] = [coeff]
-            dims.extend(sizes.get(s, s) for s in symbols)
-            out = out + Poly.product(dims)
-        return out
-
     def __str__(self) -> str:
         if not self.terms:
             return "0"

@@ -193,7 +193,7 @@ def _plan(
         reshape_to = tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
     if feed not in main_outputs and feed not in view.graph_inputs:
         return f"its input {feed!r} is computed inside a model-local function"
-    return Plan(finding, node.outputs[0], tuple(removed), output, feed, reshape_to, bypass, dtype)
+    return Plan(finding, tuple(removed), output, feed, reshape_to, bypass, dtype)
 
 
 def _tensor_bytes(model: ModelProto) -> int:

@@ -20,7 +20,6 @@ from analyzer.runtime.verify import import_onnxruntime, machine_name, one_line, 
 MAX_PRICED_WEIGHTS = 2**28
 """Largest dense weight price_findings() materialises; a larger finding is left unpriced."""
 PRICE_OPSET = 17
-QUIET = 4
 CODE_DENSE_ON_SPATIAL = "ONX101"
 
 

@@ -25,8 +25,6 @@ class Plan:
     """How one flagged dense layer is replaced: what goes, what the block reads and writes."""
 
     finding: Finding
-    dense_out: str
-    """First output of the dense node: finds it in the full model."""
     removed: tuple[str, ...]
     """First outputs of the nodes to delete (the dense node, its bias Add)."""
     output: str

@@ -42,12 +42,8 @@ DEFAULT_MAX_EXTERNAL_BYTES = 64 * 2**30
 """Cap on the external data bytes a model may ask us (or onnxruntime) to read."""
 MAX_INPUT_ELEMENTS = 2**28
 """Largest random input verify() allocates (1 GiB of float32); larger is refused."""
-MAX_PRICED_WEIGHTS = 2**28
-"""Largest dense weight price_findings() materialises; a larger finding is left unpriced."""
-PRICE_OPSET = 17
 QUIET = 4
 """onnxruntime log severity: fatal only."""
-CODE_DENSE_ON_SPATIAL = "ONX101"
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 

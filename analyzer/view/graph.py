@@ -308,12 +308,11 @@ class _Builder:
                 if known is not None and known not in self.stored:
                     self.set_shape(known, value)
 
-    def add_stored(self, scope: _Scope, tensor: StoredTensor) -> None:
+    def add_stored(self, tensor: StoredTensor) -> None:
         self.stored[tensor.name] = tensor
         self.all_stored.setdefault(tensor.key, tensor)
         self.shapes[tensor.name] = tensor.dims
         self.elem_types[tensor.name] = tensor.dtype
-        _ = scope
 
     def graph(
         self, graph: GraphProto, scope: _Scope, where: str
@@ -328,7 +327,7 @@ class _Builder:
             stored = StoredTensor(
                 key, name, dims, tensor.data_type, "initializer", _location(tensor), elements
             )
-            self.add_stored(scope, stored)
+            self.add_stored(stored)
             if elements <= KEEP_ELEMENTS:
                 self.small[name] = tensor
         for sparse in graph.sparse_initializer:
@@ -338,7 +337,6 @@ class _Builder:
             dims = _sparse_dims(sparse, local)
             key = f"{scope.prefix}|{local}"
             self.add_stored(
-                scope,
                 StoredTensor(key, name, dims, sparse.values.data_type, "sparse", "embedded", nnz),
             )
         initialized = {t.name for t in graph.initializer} | {
@@ -370,7 +368,7 @@ class _Builder:
                 )
                 constant = _constant_tensor(node, outputs[0], key)
                 if constant is not None:
-                    self.add_stored(scope, constant)
+                    self.add_stored(constant)
                     if constant.elements <= KEEP_ELEMENTS:
                         self.small.update(
                             (outputs[0], a.t)

@@ -15,8 +15,6 @@ from analyzer.report.reporters import render
 from analyzer.report.reporters.table import finding_lines
 from analyzer.report.serialize import to_data
 
-OWN_FORMATS = ("table", "json", "jsonl", "markdown", "csv")
-
 
 def _signed(value: int) -> str:
     return f"{value:+,}" if value else "0"
