@@ -5,13 +5,14 @@ and the command line (in that order of precedence, last wins).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.cli.batch import DEFAULT_MAX_MEMORY, DEFAULT_TIMEOUT
 from analyzer.cli.config import config_values, find_pyproject, read_config
+from analyzer.cli.declare import ArgumentGroup, Option
 from analyzer.cli.policy import parse_percent, parse_size
 from analyzer.core import sandbox
 from analyzer.core.version import __version__
@@ -21,19 +22,8 @@ if TYPE_CHECKING:
     from analyzer.rules import Rule
 
 PROG = "onnx-audit"
-DEFAULTS: dict[str, Any] = {
-    "format": "table",
-    "input_shape": [],
-    "kernel": 3,
-    "min_ratio": 2.0,
-    "select": [],
-    "ignore": [],
-    "fail_on": [],
-    "jobs": 1,
-    "max_memory": DEFAULT_MAX_MEMORY,
-    "timeout": DEFAULT_TIMEOUT,
-    "price_batch": 32,
-}
+POLICIES = "policies (exit 1 when violated)"
+ORT = "onnxruntime (never imported without these)"
 
 
 def _comma_list(text: str) -> list[str]:
@@ -61,8 +51,171 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return shapes.parse_input_shape(text)
 
 
+def _formats() -> list[str]:
+    return format_names()
+
+
+ALL = frozenset({"check", "diff", "verify"})
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        flags=("--max-growth",),
+        group="",
+        parse=parse_percent,
+        help="fail (exit 1) when params grew more, e.g. 5%%",
+        commands=frozenset({"diff"}),
+    ),
+    Option(
+        flags=("--format",), group="output", choices=_formats, help="output format (default: table)"
+    ),
+    Option(
+        flags=("-o", "--output"),
+        group="output",
+        metavar="FILE",
+        help="write the report to FILE (default: stdout)",
+        config=False,
+    ),
+    Option(flags=("--no-progress",), group="output", kind="flag", help="no progress bar on stderr"),
+    Option(
+        flags=("--input-shape",),
+        group="analysis",
+        kind="many",
+        parse=parse_input_shape,
+        metavar="NAME=D1,D2,...",
+        help="fix the dims of a dynamic input, e.g. input=1,3,224,224 (repeatable)",
+    ),
+    Option(
+        flags=("--kernel",),
+        group="analysis",
+        parse=_positive_int,
+        help="kernel size k of the suggested conv (default 3)",
+    ),
+    Option(
+        flags=("--min-ratio",),
+        group="analysis",
+        parse=_positive_float,
+        help="flag when dense/conv weights >= this (default 2)",
+    ),
+    Option(
+        flags=("--select",),
+        group="analysis",
+        kind="many",
+        parse=_comma_list,
+        metavar="CODES",
+        help="only these rules (codes, prefixes, names)",
+    ),
+    Option(
+        flags=("--ignore",),
+        group="analysis",
+        kind="many",
+        parse=_comma_list,
+        metavar="CODES",
+        help="skip these rules",
+    ),
+    Option(
+        flags=("--preview",), group="analysis", kind="flag", help="also run rules still in preview"
+    ),
+    Option(
+        flags=("--max-params",),
+        group=POLICIES,
+        parse=parse_size,
+        metavar="N",
+        help="total parameters, e.g. 25M",
+    ),
+    Option(
+        flags=("--max-weight-bytes",),
+        group=POLICIES,
+        parse=parse_size,
+        metavar="SIZE",
+        help="stored weight bytes, e.g. 100MB, 2GiB",
+    ),
+    Option(
+        flags=("--max-layer-params",),
+        group=POLICIES,
+        parse=parse_size,
+        metavar="N",
+        help="parameters of any one layer, e.g. 300k",
+    ),
+    Option(
+        flags=("--fail-on",),
+        group=POLICIES,
+        kind="many",
+        parse=_comma_list,
+        metavar="CODES",
+        help="rule codes or names that fail the run",
+    ),
+    Option(
+        flags=("--verify",),
+        group=ORT,
+        kind="flag",
+        help="run the model once in onnxruntime and price each finding",
+    ),
+    Option(
+        flags=("--price-batch",),
+        group=ORT,
+        parse=_positive_int,
+        metavar="N",
+        help="larger batch used to price findings (default 32)",
+    ),
+    Option(
+        flags=("--emit-candidate",),
+        group=ORT,
+        metavar="OUT.onnx",
+        help="write the model with every flagged layer replaced",
+    ),
+    Option(
+        flags=("--force",), group=ORT, kind="flag", help="let --emit-candidate overwrite OUT.onnx"
+    ),
+    Option(
+        flags=("--config",),
+        group="running",
+        metavar="FILE",
+        help="config file (default: [tool.onnx-audit] in the nearest pyproject.toml)",
+        config=False,
+    ),
+    Option(
+        flags=("--jobs", "-j"),
+        group="running",
+        parse=_positive_int,
+        help="models analysed in parallel (default 1)",
+    ),
+    Option(
+        flags=("--max-memory",),
+        group="running",
+        parse=parse_size,
+        metavar="SIZE",
+        help="memory cap per model (default 4GiB)",
+    ),
+    Option(
+        flags=("--timeout",),
+        group="running",
+        parse=_positive_float,
+        metavar="SECONDS",
+        help="time limit per model (default 300)",
+    ),
+    Option(
+        flags=("--debug",),
+        group="running",
+        kind="flag",
+        help="tracebacks and why candidates were rejected",
+    ),
+    Option(
+        flags=("--no-sandbox",),
+        group="running",
+        kind="flag",
+        help="analyse in this process: no memory cap, no time limit, stderr shown (for "
+        f"debugging; also {sandbox.ENV_OFF}=1)",
+    ),
+)
+"""Every option of every command, in --help order; each one's key in [tool.onnx-audit] is its
+long name."""
+
+
+def options(command: str) -> tuple[Option, ...]:
+    return tuple(option for option in OPTIONS if command in option.commands)
+
+
 def build_parser(command: str) -> argparse.ArgumentParser:
-    """The parser of `check` (default) or `diff`; option defaults are None so config can fill in."""
+    """The parser of `check` (default), `diff` or `verify`, built from OPTIONS."""
     usage = {
         "check": "onnx-audit [options] MODEL|DIR [MODEL|DIR ...]",
         "diff": "onnx-audit diff [options] OLD.onnx NEW.onnx",
@@ -75,132 +228,54 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         "could replace. Other commands: `onnx-audit diff OLD NEW`, `onnx-audit rules`, "
         "`onnx-audit explain CODE`.",
     )
-    if command == "verify":
-        parser.set_defaults(verify=True)
     if command == "diff":
         parser.add_argument("old", metavar="OLD.onnx")
         parser.add_argument("new", metavar="NEW.onnx")
-        parser.add_argument(
-            "--max-growth", type=parse_percent, help="fail (exit 1) when params grew more, e.g. 5%%"
-        )
     else:
         parser.add_argument(
             "paths", nargs="+", metavar="MODEL", help="model files or folders (searched for *.onnx)"
         )
-    out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=format_names(), help="output format (default: table)")
-    out.add_argument(
-        "-o", "--output", metavar="FILE", help="write the report to FILE (default: stdout)"
-    )
-    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    analysis = parser.add_argument_group("analysis")
-    analysis.add_argument(
-        "--input-shape",
-        action="append",
-        type=parse_input_shape,
-        metavar="NAME=D1,D2,...",
-        help="fix the dims of a dynamic input, e.g. input=1,3,224,224 (repeatable)",
-    )
-    analysis.add_argument(
-        "--kernel", type=_positive_int, help="kernel size k of the suggested conv (default 3)"
-    )
-    analysis.add_argument(
-        "--min-ratio", type=_positive_float, help="flag when dense/conv weights >= this (default 2)"
-    )
-    analysis.add_argument(
-        "--select",
-        action="append",
-        type=_comma_list,
-        metavar="CODES",
-        help="only these rules (codes, prefixes, names)",
-    )
-    analysis.add_argument(
-        "--ignore", action="append", type=_comma_list, metavar="CODES", help="skip these rules"
-    )
-    analysis.add_argument("--preview", action="store_true", help="also run rules still in preview")
-    policy = parser.add_argument_group("policies (exit 1 when violated)")
-    policy.add_argument(
-        "--max-params", type=parse_size, metavar="N", help="total parameters, e.g. 25M"
-    )
-    policy.add_argument(
-        "--max-weight-bytes",
-        type=parse_size,
-        metavar="SIZE",
-        help="stored weight bytes, e.g. 100MB, 2GiB",
-    )
-    policy.add_argument(
-        "--max-layer-params",
-        type=parse_size,
-        metavar="N",
-        help="parameters of any one layer, e.g. 300k",
-    )
-    policy.add_argument(
-        "--fail-on",
-        action="append",
-        type=_comma_list,
-        metavar="CODES",
-        help="rule codes or names that fail the run",
-    )
-    ort = parser.add_argument_group("onnxruntime (never imported without these)")
-    ort.add_argument(
-        "--verify",
-        action="store_true",
-        help="run the model once in onnxruntime and price each finding",
-    )
-    ort.add_argument(
-        "--price-batch",
-        type=_positive_int,
-        metavar="N",
-        help="larger batch used to price findings (default 32)",
-    )
-    ort.add_argument(
-        "--emit-candidate",
-        metavar="OUT.onnx",
-        help="write the model with every flagged layer replaced",
-    )
-    ort.add_argument("--force", action="store_true", help="let --emit-candidate overwrite OUT.onnx")
-    run = parser.add_argument_group("running")
-    run.add_argument(
-        "--config",
-        metavar="FILE",
-        help="config file (default: [tool.onnx-audit] in the nearest pyproject.toml)",
-    )
-    run.add_argument(
-        "--jobs", "-j", type=_positive_int, help="models analysed in parallel (default 1)"
-    )
-    run.add_argument(
-        "--max-memory", type=parse_size, metavar="SIZE", help="memory cap per model (default 4GiB)"
-    )
-    run.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="time limit per model (default 300)",
-    )
-    run.add_argument(
-        "--debug", action="store_true", help="tracebacks and why candidates were rejected"
-    )
-    run.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="analyse in this process: no memory cap, no time limit, stderr shown (for "
-        f"debugging; also {sandbox.ENV_OFF}=1)",
-    )
-    run.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    groups: dict[str, ArgumentGroup] = {"": parser}
+    for option in options(command):
+        if option.group not in groups:
+            groups[option.group] = parser.add_argument_group(option.group)
+        option.add_to(groups[option.group])
+    groups["running"].add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """Options after merging defaults, config file and command line (in that order)."""
+    """Options after merging defaults (here), the config file and the command line."""
 
-    values: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    command: str = "check"
+    paths: tuple[str, ...] = ()
+    old: str = ""
+    new: str = ""
+    max_growth: float | None = None
+    format: str = "table"
+    output: str | None = None
+    no_progress: bool = False
+    input_shape: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    kernel: int = 3
+    min_ratio: float = 2.0
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    preview: bool = False
+    max_params: int | None = None
+    max_weight_bytes: int | None = None
+    max_layer_params: int | None = None
+    fail_on: tuple[str, ...] = ()
+    verify: bool = False
+    price_batch: int = 32
+    emit_candidate: str | None = None
+    force: bool = False
+    config: str | None = None
+    jobs: int = 1
+    max_memory: int | None = DEFAULT_MAX_MEMORY
+    timeout: float | None = DEFAULT_TIMEOUT
+    debug: bool = False
+    no_sandbox: bool = False
 
 
 def _flatten(value: Any) -> list[str]:
@@ -211,28 +286,28 @@ def _flatten(value: Any) -> list[str]:
 
 
 def parse_settings(command: str, argv: list[str]) -> Settings:
-    parser = build_parser(command)
-    args = parser.parse_args(argv)
-    if args.config:
-        config_path: Path | None = Path(args.config)
-        section = read_config(Path(args.config), explicit=True)
+    """Settings for `command` from argv, over the config file, over Settings' defaults."""
+    args = vars(build_parser(command).parse_args(argv))
+    if args["config"]:
+        config_path: Path | None = Path(args["config"])
+        section = read_config(Path(args["config"]), explicit=True)
     else:
         config_path = find_pyproject(Path.cwd())
         section = read_config(config_path, explicit=False) if config_path else {}
-    from_config = config_values(parser, section, str(config_path)) if section else {}
-    values: dict[str, Any] = {}
-    for key, value in vars(args).items():
-        given = value not in (None, False, [])
-        values[key] = value if given else from_config.get(key, DEFAULTS.get(key, value))
+    declared = options(command)
+    values = config_values(declared, section, str(config_path)) if section else {}
+    values.update({k: v for k, v in args.items() if v not in (None, False, [])})
     for key in ("select", "ignore", "fail_on"):
-        values[key] = _flatten(values[key])
-    values["input_shape"] = dict(values["input_shape"] or [])
-    values["no_sandbox"] = bool(values["no_sandbox"]) or not sandbox.enabled()
-    return Settings(values)
+        values[key] = tuple(_flatten(values.get(key)))
+    values["input_shape"] = dict(values.get("input_shape") or [])
+    values["paths"] = tuple(values.get("paths", ()))
+    values["verify"] = values.get("verify", False) or command == "verify"
+    values["no_sandbox"] = values.get("no_sandbox", False) or not sandbox.enabled()
+    return Settings(command=command, **values)
 
 
 def rule_filter(settings: Settings) -> Callable[[Rule], bool]:
-    def selected(selectors: list[str], rule: Rule) -> bool:
+    def selected(selectors: Sequence[str], rule: Rule) -> bool:
         return any(
             s.upper() == "ALL" or rule.code.startswith(s.upper()) or rule.name == s
             for s in selectors
@@ -248,4 +323,12 @@ def rule_filter(settings: Settings) -> Callable[[Rule], bool]:
     return enabled
 
 
-__all__ = ["PROG", "Settings", "build_parser", "parse_settings", "rule_filter"]
+__all__ = [
+    "OPTIONS",
+    "PROG",
+    "Settings",
+    "build_parser",
+    "options",
+    "parse_settings",
+    "rule_filter",
+]
