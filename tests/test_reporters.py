@@ -461,3 +461,13 @@ def test_simple_table_is_tabulates_simple_format(rows: list[list[str]]) -> None:
         rows, headers=headers, tablefmt="simple", disable_numparse=True, colalign=align
     )
     assert simple_table(rows, headers, align) == expected
+
+
+def test_reporters_declare_what_the_cli_needs() -> None:
+    """The CLI asks these, never a format's name: a new format declares them in add_reporter."""
+    from analyzer.report.reporters import reporter
+
+    assert {n for n in reporters() if reporter(n).merge} == {"csv", "json", "sarif"}
+    assert {n for n in reporters() if reporter(n).streams} == {"jsonl"}
+    assert {n for n in reporters() if reporter(n).one_model} == {"netron"}
+    assert reporter("jsonl").failure is not None

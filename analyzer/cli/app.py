@@ -18,7 +18,7 @@ from analyzer.cli.options import PROG, Settings, parse_settings, rule_filter
 from analyzer.cli.policy import Policy, evaluate
 from analyzer.core.errors import AuditError
 from analyzer.core.sandbox import memory_cap
-from analyzer.report.reporters import reporter
+from analyzer.report.reporters import Reporter, reporter
 
 if TYPE_CHECKING:
     from analyzer.core.results import Report
@@ -135,19 +135,6 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
     return job
 
 
-def _rendered_job(path: str, settings: Settings) -> Callable[[list[str]], tuple[str, list[str]]]:
-    """Analyse and render in the child: a rendered text crosses the process boundary faster
-    than a pickled 100,000-layer Report."""
-    analyse = _report_job(path, settings)
-    render = reporter(settings.format).render  # only this format's module, before the fork
-
-    def job(notes: list[str]) -> tuple[str, list[str]]:
-        report = analyse(notes)
-        return render(report), [v.message for v in report.violations]
-
-    return job
-
-
 def _verify(path: str, report: Report, settings: Settings) -> Report:
     """Run the model in onnxruntime and price each finding; a failed run is a violation."""
     from analyzer.core.results import Violation  # noqa: PLC0415  (with pricing and runtime)
@@ -182,39 +169,27 @@ def _show_debug(outcome: Outcome[Any], debug: bool) -> None:
             print(f"{PROG}: debug: {outcome.label}: {line}", file=sys.stderr)
 
 
-def _merge(texts: list[str], fmt: str, single: bool) -> str:
-    """Join several models' outputs into one document of the format."""
-    if single or not texts:
-        return "".join(texts)
-    import json  # noqa: PLC0415  (several models only; --version and usage errors skip it)
-
-    if fmt == "json":
-        return json.dumps([json.loads(t) for t in texts], indent=2, ensure_ascii=False) + "\n"
-    if fmt == "sarif":
-        logs = [json.loads(t) for t in texts]
-        merged = logs[0]
-        for log in logs[1:]:
-            merged["runs"].extend(log["runs"])
-        return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return texts[0] + "".join(t.split("\n", 1)[1] if "\n" in t else "" for t in texts[1:])
-    return "\n".join(texts)
+def _document(reports: list[Report], fmt: Reporter, batch: bool) -> str:
+    """The reports as one document: merged by the format when it can, else one after another."""
+    if batch and fmt.merge is not None and reports:
+        return fmt.merge(reports)
+    return "\n".join(fmt.render(report) for report in reports)
 
 
 def check(settings: Settings) -> int:
     paths = list(expand_paths(settings.paths))
-    fmt = settings.format
+    fmt = reporter(settings.format)
     if settings.emit_candidate and len(paths) > 1:
         _error("--emit-candidate takes one model")
         return EXIT_ERROR
-    if fmt == "netron" and len(paths) > 1:
-        _error("--format netron writes one attachment per model: pass one model")
+    if fmt.one_model and len(paths) > 1:
+        _error(f"--format {fmt.name} writes one attachment per model: pass one model")
         return EXIT_ERROR
     show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_MODELS and not settings.no_progress
-    jobs = [(path, _rendered_job(path, settings)) for path in paths]
+    jobs = [(path, _report_job(path, settings)) for path in paths]
     output = Output(settings.output)
     failed = violated = False
-    texts: list[str] = []
+    reports: list[Report] = []
     try:
         for outcome in run_jobs(
             jobs, _limits(settings), settings.jobs, _progress if show else None
@@ -223,37 +198,34 @@ def check(settings: Settings) -> int:
             if outcome.error is not None:
                 _show_failure(outcome, settings.debug)
                 failed = True
-                if fmt == "jsonl":
-                    import json  # noqa: PLC0415  (a failed model in a jsonl stream only)
-
-                    record = {
-                        "path": outcome.label,
-                        "error": {"kind": outcome.error.kind, "message": outcome.error.line()},
-                    }
-                    output.write(json.dumps(record, ensure_ascii=False) + "\n")
+                if fmt.streams and fmt.failure is not None:
+                    error = outcome.error
+                    output.write(fmt.failure(outcome.label, error.kind, error.line()))
                 continue
-            assert outcome.value is not None
-            text, lines = outcome.value
-            violated = violated or bool(lines)
+            report = outcome.value
+            assert report is not None
+            violated = violated or bool(report.violations)
             if settings.format != "table" or settings.output not in (None, "-"):
-                for line in lines:  # the table already shows them on the terminal
-                    print(f"{PROG}: violation: {outcome.label}: {line}", file=sys.stderr)
-            if fmt == "jsonl":
-                output.write(text)
+                for violation in report.violations:  # the table shows them on the terminal
+                    print(
+                        f"{PROG}: violation: {outcome.label}: {violation.message}", file=sys.stderr
+                    )
+            if fmt.streams:
+                output.write(fmt.render(report))
             else:
-                texts.append(text)
-        if fmt != "jsonl" and texts:
-            output.write(_merge(texts, fmt, single=len(paths) == 1))
+                reports.append(report)
+        if reports:
+            output.write(_document(reports, fmt, batch=len(paths) > 1))
     except BaseException:
         output.finish(ok=False)
         raise
-    output.finish(ok=bool(texts) or fmt == "jsonl")
+    output.finish(ok=bool(reports) or fmt.streams)
     return EXIT_ERROR if failed else EXIT_POLICY if violated else EXIT_OK
 
 
 def diff_command(settings: Settings) -> int:
     from analyzer.report.diff import diff  # noqa: PLC0415  (only for `onnx-audit diff`)
-    from analyzer.report.reporters.diffs import render_diff  # noqa: PLC0415  (only for `diff`)
+    from analyzer.report.reporters import render_diff  # noqa: PLC0415  (only for `diff`)
 
     jobs = [
         (settings.old, _report_job(settings.old, settings)),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from analyzer.core.errors import AuditError, LimitExceededError
-from analyzer.core.sandbox import Child, Job, Message, memory_cap, run_here, spawn, wait_any
+from analyzer.core.sandbox import Child, Message, memory_cap, run_here, spawn, wait_any
 
 T = TypeVar("T")
 DEFAULT_MAX_MEMORY = 4 * 1024**3
@@ -69,11 +69,11 @@ class _Running:
 
 
 def run_jobs(
-    jobs: Sequence[tuple[str, Job]],
+    jobs: Sequence[tuple[str, Callable[[list[str]], T]]],
     limits: Limits,
     workers: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
-) -> Iterator[Outcome[Any]]:
+) -> Iterator[Outcome[T]]:
     """Run (label, job) pairs, at most `workers` at once; yield outcomes in input order."""
     if not limits.isolate or not hasattr(os, "fork"):
         for done, (label, job) in enumerate(jobs, start=1):
@@ -88,7 +88,7 @@ def run_jobs(
     pending = list(enumerate(jobs))
     pending.reverse()
     running: list[_Running] = []
-    finished: dict[int, Outcome[Any]] = {}
+    finished: dict[int, Outcome[T]] = {}
     next_out = done = 0
     try:
         while pending or running:
@@ -101,7 +101,7 @@ def run_jobs(
             ready = wait_any([r.child.reader for r in running], wait_for)
             now = time.monotonic()
             for item in list(running):
-                outcome: Outcome[Any] | None = None
+                outcome: Outcome[T] | None = None
                 if item.child.reader in ready:
                     try:
                         outcome = _decode(item.label, item.child.receive(), limits)

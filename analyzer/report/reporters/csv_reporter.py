@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Final
 
 from analyzer.core.results import LayerTally, Report
@@ -45,15 +46,24 @@ def _row(report: Report, layer: LayerTally, flagged: dict[str, list[str]]) -> li
     ]
 
 
-@add_reporter("csv", "one CSV row per layer (docs/csv-columns.md)")
-def render_csv(report: Report) -> str:
+def _rows(report: Report) -> list[list[str]]:
     flagged: dict[str, list[str]] = {}
     for finding in report.findings:
         codes = flagged.setdefault(finding.node, [])
         if finding.code not in codes:
             codes.append(finding.code)
-    rows = [list(COLUMNS)] + [_row(report, layer, flagged) for layer in report.layers]
+    return [_row(report, layer, flagged) for layer in report.layers]
+
+
+def merge_csv(reports: Sequence[Report]) -> str:
+    """Several models: one header, then every model's rows (the path column tells them apart)."""
+    rows = [list(COLUMNS)] + [row for report in reports for row in _rows(report)]
     return "".join(_line([_inert(cell) for cell in row]) for row in rows)
+
+
+@add_reporter("csv", "one CSV row per layer (docs/csv-columns.md)", merge=merge_csv)
+def render_csv(report: Report) -> str:
+    return merge_csv([report])
 
 
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")

@@ -1,17 +1,16 @@
-"""Rendering `onnx-audit diff`: its own table, JSON, Markdown and CSV; for the other formats,
-the new model's report holding only the new findings and the violations."""
+"""Diff views of their own for table, JSON, JSON Lines, Markdown and CSV; the registry gives
+the other formats the new model's report holding only the new findings and the violations."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import replace
 
 from tabulate import tabulate
 
 from analyzer.core.results import DiffReport, LayerDelta
-from analyzer.report.reporters import render
+from analyzer.report.reporters import add_diff_view
 from analyzer.report.reporters.table import finding_lines
 from analyzer.report.serialize import to_data
 
@@ -58,6 +57,7 @@ LAYER_HEADERS = [
 ]
 
 
+@add_diff_view("table")
 def _table(diff: DiffReport) -> str:
     growth = diff.growth
     parts = [
@@ -86,6 +86,7 @@ def _table(diff: DiffReport) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+@add_diff_view("markdown")
 def _markdown(diff: DiffReport) -> str:
     def row(cells: list[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -109,6 +110,7 @@ def _markdown(diff: DiffReport) -> str:
     return "\n".join(out) + "\n"
 
 
+@add_diff_view("csv")
 def _csv(diff: DiffReport) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -155,16 +157,11 @@ def _data(diff: DiffReport) -> dict[str, object]:
     }
 
 
-def render_diff(diff: DiffReport, fmt: str) -> str:
-    if fmt == "table":
-        return _table(diff)
-    if fmt == "markdown":
-        return _markdown(diff)
-    if fmt == "csv":
-        return _csv(diff)
-    if fmt == "json":
-        return json.dumps(_data(diff), indent=2, ensure_ascii=False) + "\n"
-    if fmt == "jsonl":
-        return json.dumps(_data(diff), ensure_ascii=False) + "\n"
-    focused = replace(diff.new, findings=diff.new_findings, violations=diff.violations)
-    return render(focused, fmt)
+@add_diff_view("json")
+def _json(diff: DiffReport) -> str:
+    return json.dumps(_data(diff), indent=2, ensure_ascii=False) + "\n"
+
+
+@add_diff_view("jsonl")
+def _jsonl(diff: DiffReport) -> str:
+    return json.dumps(_data(diff), ensure_ascii=False) + "\n"

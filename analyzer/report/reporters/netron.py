@@ -100,6 +100,10 @@ def to_attachment(report: Report) -> dict[str, Any]:
     return {"signature": SIGNATURE, "metadata": metadata, "metrics": metrics}
 
 
-@add_reporter("netron", "Netron attachment: per-node metrics and findings (open as *.json)")
+@add_reporter(
+    "netron",
+    "Netron attachment: per-node metrics and findings (open as *.json)",
+    one_model=True,
+)
 def render_netron(report: Report) -> str:
     return dumps(to_attachment(report)) + "\n"  # one line per metric: json's indent is slow

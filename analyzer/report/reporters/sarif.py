@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Final
 from urllib.parse import quote
@@ -210,6 +211,15 @@ def to_sarif(report: Report) -> dict[str, Any]:
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-@add_reporter("sarif", "SARIF 2.1.0 for GitHub code scanning")
+def merge_sarif(reports: Sequence[Report]) -> str:
+    """Several models: one log, one run per model."""
+    logs = [to_sarif(report) for report in reports]
+    merged = logs[0]
+    for log in logs[1:]:
+        merged["runs"].extend(log["runs"])
+    return json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+
+
+@add_reporter("sarif", "SARIF 2.1.0 for GitHub code scanning", merge=merge_sarif)
 def render_sarif(report: Report) -> str:
     return json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n"
