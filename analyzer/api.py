@@ -20,7 +20,8 @@ from analyzer.read.functions import inline_local_functions
 from analyzer.read.order import sort_graphs
 from analyzer.rules import Options, Rule, RuleContext, run
 from analyzer.view import shapes
-from analyzer.view.graph import ModelView, build
+from analyzer.view.graph import build
+from analyzer.view.model import ModelView
 
 
 def analyze(

@@ -12,7 +12,7 @@ from dataclasses import replace
 from analyzer.core.results import LayerTally, Totals
 from analyzer.core.symbolic import Poly
 from analyzer.count.weights import scales_dynamic_quantization, side_kind
-from analyzer.view.graph import ModelView
+from analyzer.view.model import ModelView
 
 QUANTIZED_OPS = frozenset({"QGemm", "QAttention", "QuantizeLinear", "DequantizeLinear"})
 

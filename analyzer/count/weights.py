@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from analyzer.core.errors import LimitExceededError
 from analyzer.count.ops import spec
-from analyzer.view.graph import ModelView, NodeView, StoredTensor
+from analyzer.view.model import ModelView, NodeView, StoredTensor
 
 QUANT_INPUTS: Mapping[str, frozenset[int]] = {
     "DequantizeLinear": frozenset({1, 2}),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from analyzer.core.results import Finding, LayerTally
 from analyzer.count.weights import Constants
-from analyzer.view.graph import ModelView
+from analyzer.view.model import ModelView
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,7 @@ from typing import Final
 
 from analyzer.core.results import Finding
 from analyzer.rules.base import Rule, RuleContext, add_rule
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 # (domain, op) -> (data input, weight input, transB attribute or None)

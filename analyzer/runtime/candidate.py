@@ -34,10 +34,10 @@ from analyzer.count.weights import Constants
 from analyzer.read import loader
 from analyzer.rules import Options, RuleContext
 from analyzer.rules import dense_on_spatial as onx101
+from analyzer.runtime.reading import load_model_for_reading
 from analyzer.runtime.surgery import CHANNELS_FIRST, CHANNELS_LAST, Plan, rewrite
-from analyzer.runtime.verify import load_model_for_reading
 from analyzer.runtime.verify import verify as runtime_verify
-from analyzer.view.graph import ModelView, NodeView
+from analyzer.view.model import ModelView, NodeView
 
 RETRAIN_NOTE = (
     "the candidate's new conv weights are random (seeded He-normal): it is an architectural "

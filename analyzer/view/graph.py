@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy.typing as npt
 from onnx import (
     AttributeProto,
     GraphProto,
@@ -19,15 +18,14 @@ from onnx import (
     NodeProto,
     SparseTensorProto,
     TensorProto,
-    numpy_helper,
 )
 
-from analyzer.core import dtypes
 from analyzer.core.errors import MalformedGraphError, quote
 from analyzer.core.results import Shape
 from analyzer.read.functions import STORED_KEY, function_key
 from analyzer.read.loader import EMBEDDED, KEEP_ELEMENTS, dims_text, element_count
 from analyzer.read.order import short_path as _short
+from analyzer.view.model import ModelView, NodeView, StoredTensor, normalize_domain
 from analyzer.view.shapetable import (
     MAX_RANK,
     ShapeTable,
@@ -39,91 +37,6 @@ from analyzer.view.shapetable import (
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
 _NO_ATTRS: Mapping[str, Any] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTensor:
-    """A constant whose elements the file stores: initializer or Constant node."""
-
-    key: str
-    name: str
-    dims: tuple[int, ...]
-    dtype: int
-    origin: str
-    location: str
-    elements: int
-
-    @property
-    def nbytes(self) -> int:
-        return dtypes.nbytes(self.dtype, self.elements)
-
-    @property
-    def dtype_name(self) -> str:
-        return dtypes.dtype_name(self.dtype)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeView:
-    index: int
-    name: str
-    op_type: str
-    domain: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    attrs: Mapping[str, Any]
-    scope: str
-    has_subgraphs: bool
-
-    def attr(self, name: str, default: Any = None) -> Any:
-        """The attribute's value, or `default` when it is absent or of another kind than the
-        default (a hostile file's K given as a tensor must not reach `int()`)."""
-        value = self.attrs.get(name, default)
-        if default is None or value is default:
-            return value
-        kind = int if isinstance(default, bool) else type(default)
-        return value if isinstance(value, kind) else default
-
-    def input(self, index: int) -> str:
-        return self.inputs[index] if index < len(self.inputs) else ""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelView:
-    nodes: tuple[NodeView, ...]
-    stored: Mapping[str, StoredTensor]
-    """Global value name -> stored tensor it holds."""
-    all_stored: tuple[StoredTensor, ...]
-    """Every distinct stored tensor, used or not, in file order."""
-    producer: Mapping[str, int]
-    consumers: Mapping[str, tuple[int, ...]]
-    shapes: Mapping[str, Shape | None]
-    elem_types: Mapping[str, int]
-    graph_inputs: tuple[str, ...]
-    graph_outputs: tuple[str, ...]
-    subgraph_inputs: frozenset[str]
-    warnings: tuple[str, ...]
-    small: Mapping[str, TensorProto]
-    """Global value name -> the stored tensor proto, for tensors small enough to keep values."""
-
-    def shape(self, name: str) -> Shape | None:
-        return self.shapes.get(name)
-
-    def values(self, name: str) -> npt.NDArray[Any] | None:
-        """The values of a small tensor stored in the file itself (None for any other value).
-
-        Never external data: converting such a tensor would make onnx open its data file.
-        """
-        tensor = self.small.get(name) if name else None
-        if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
-            return None
-        try:
-            return numpy_helper.to_array(tensor)
-        except Exception:  # a payload numpy cannot read: the values stay unknown
-            return None
-
-
-def normalize_domain(domain: str) -> str:
-    return "" if domain in ("", "ai.onnx") else domain
 
 
 def _attr_value(attr: AttributeProto) -> Any:

@@ -17,7 +17,7 @@ from analyzer.core.results import LayerTally, Shape, WeightRef
 from analyzer.core.symbolic import Dim, Poly
 from analyzer.count import ops
 from analyzer.count.weights import Constants, side_kind
-from analyzer.view.graph import ModelView, NodeView, StoredTensor, normalize_domain
+from analyzer.view.model import ModelView, NodeView, StoredTensor, normalize_domain
 
 Visitor: TypeAlias = Callable[[NodeView, "Context"], Iterator[LayerTally]]
 _REGISTRY: dict[tuple[str, str], Visitor] = {}

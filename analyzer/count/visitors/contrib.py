@@ -18,7 +18,7 @@ from analyzer.count.visitors.base import Context, dims, product, register
 from analyzer.count.visitors.conv import _conv
 from analyzer.count.visitors.linear import _dense
 from analyzer.count.visitors.recurrent import recurrent_macs
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 
 @register("DynamicQuantizeLSTM", domain=MS)

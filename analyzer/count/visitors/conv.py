@@ -10,7 +10,7 @@ from analyzer.core.results import LayerTally, WeightRef
 from analyzer.core.symbolic import Poly
 from analyzer.count.visitors.base import Context, dims, product, register
 from analyzer.count.visitors.linear import bias_add
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from analyzer.core.results import LayerTally, WeightRef
 from analyzer.core.symbolic import Poly
 from analyzer.count.visitors.base import Context, dims, register
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 MATMUL_LIKE = frozenset({("", "MatMul"), (MS, "FusedMatMul")})

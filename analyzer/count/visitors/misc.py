@@ -15,7 +15,7 @@ from analyzer.count.visitors.base import Context, register
 from analyzer.count.visitors.conv import folding_notes
 from analyzer.count.visitors.linear import absorbed_bias
 from analyzer.count.weights import scales_dynamic_quantization, side_kind
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")

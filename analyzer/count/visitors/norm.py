@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from analyzer.core.results import LayerTally, WeightRef
 from analyzer.count.visitors.base import Context, register
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 

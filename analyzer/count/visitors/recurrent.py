@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from analyzer.core.results import LayerTally
 from analyzer.core.symbolic import Dim, Poly
 from analyzer.count.visitors.base import Context, product, register
-from analyzer.view.graph import NodeView
+from analyzer.view.model import NodeView
 
 
 @register("LSTM", "GRU", "RNN")
