@@ -32,6 +32,21 @@ def topological_order(
     pass settles the common case (an exporter's sorted, self-contained graph); names from outer
     scopes or a node out of order send it to the exact check.
     """
+    produced, seen = _producers(nodes, where, defined)
+    if seen is not None:
+        return nodes, seen
+    for name in defined:
+        produced.pop(name, None)
+    if _in_order(nodes, produced):
+        return nodes, None
+    return _sorted(nodes, produced, where), None
+
+
+def _producers(
+    nodes: list[NodeProto], where: str, defined: list[str]
+) -> tuple[dict[str, int], set[str] | None]:
+    """Each name -> index of the node defining it (-1: `defined`), refusing a name defined
+    twice; and the names defined, when every input is defined in this graph before its use."""
     produced: dict[str, int] = dict.fromkeys(defined, -1)
     seen = {"", *defined}
     local = True
@@ -46,18 +61,22 @@ def topological_order(
                 )
         if local:
             seen.update(outputs)
-    if local:
-        return nodes, seen
-    for name in defined:
-        produced.pop(name, None)
-    seen = set()
+    return produced, seen if local else None
+
+
+def _in_order(nodes: list[NodeProto], produced: dict[str, int]) -> bool:
+    """Whether every node comes after the nodes producing its inputs (outer names aside)."""
+    seen: set[str] = set()
     for node in nodes:
         names = _all_inputs(node) if len(node.attribute) else node.input
         if not seen.issuperset(n for n in names if n in produced):
-            break
+            return False
         seen.update(node.output)
-    else:
-        return nodes, None
+    return True
+
+
+def _sorted(nodes: list[NodeProto], produced: dict[str, int], where: str) -> list[NodeProto]:
+    """Kahn's sort taking the earliest ready node in file order; a cycle is an error."""
     needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
     waiting = [len(sources) for sources in needs]
     users: list[list[int]] = [[] for _ in nodes]
@@ -84,7 +103,7 @@ def topological_order(
         raise MalformedGraphError(
             "", f"{short_path(where)}the graph has a cycle through node {quote(label)}"
         )
-    return [nodes[i] for i in order], None
+    return [nodes[i] for i in order]
 
 
 def sort_graphs(model: ModelProto) -> int:

@@ -128,10 +128,34 @@ def _plan(
     main_outputs: set[str],
 ) -> Plan | str:
     """How to replace one finding, or why it cannot be."""
-    by_name = {node.name: node for node in view.nodes}
-    node = by_name.get(finding.node)
+    node = {n.name: n for n in view.nodes}.get(finding.node)
     if node is None:
         return "node not found in the model"
+    refused = _refused(finding, node, report, main_outputs)
+    if refused is not None:
+        return refused
+    ctx = RuleContext(view, consts, {}, Options(kernel=finding.kernel), [])
+    matched = _matched(finding, node, ctx)
+    if isinstance(matched, str):
+        return matched
+    data, source, dtype = matched
+    chain = _chain(view, ctx, data, source.value)
+    if chain is None:
+        return "cannot follow the flatten chain"
+    removed, output = _replaced_outputs(node, view, consts)
+    direct = all(step.op_type in PURE_RESHAPES for step in chain)
+    feed, bypass, reshape_to = _feed(
+        finding, view, source, data, direct=direct, main_outputs=main_outputs
+    )
+    if feed not in main_outputs and feed not in view.graph_inputs:
+        return f"its input {feed!r} is computed inside a model-local function"
+    return Plan(finding, removed, output, feed, reshape_to, bypass, dtype)
+
+
+def _refused(
+    finding: Finding, node: NodeView, report: Report, main_outputs: set[str]
+) -> str | None:
+    """Why this node cannot be replaced whatever its shapes, or None."""
     if node.scope:
         return "inside a subgraph (If/Loop/Scan body)"
     if not node.outputs or node.outputs[0] not in main_outputs:
@@ -144,7 +168,13 @@ def _plan(
     layer = next((entry for entry in report.layers if entry.name == finding.node), None)
     if layer is not None and layer.shared:
         return "its weights are shared with another layer"
-    ctx = RuleContext(view, consts, {}, Options(kernel=finding.kernel), [])
+    return None
+
+
+def _matched(
+    finding: Finding, node: NodeView, ctx: RuleContext
+) -> tuple[str, onx101.Source, int] | str:
+    """The dense input, its spatial source and its dtype, as the report describes them."""
     dense = onx101.dense_shape(node, ctx)
     if dense is None:
         return "not a dense layer with a constant 2-D weight"
@@ -158,16 +188,20 @@ def _plan(
         finding.layout,
     ) or (k, units) != (finding.in_features, finding.units):
         return "the model no longer matches the report (re-run the analysis)"
-    rank = len(source.spatial)
-    if finding.conv_weights != units * source.channels * finding.kernel**rank:
+    if finding.conv_weights != units * source.channels * finding.kernel ** len(source.spatial):
         return "conv weights in the report do not match a k x k conv"
-    dtype = view.elem_types.get(data, 0)
+    dtype = ctx.view.elem_types.get(data, 0)
     if dtype not in FLOAT_TYPES:
         name = helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
         return f"input type {name} is not float or float16 (onnxruntime runs no other Conv)"
-    chain = _chain(view, ctx, data, source.value)
-    if chain is None:
-        return "cannot follow the flatten chain"
+    return data, source, dtype
+
+
+def _replaced_outputs(
+    node: NodeView, view: ModelView, consts: Constants
+) -> tuple[tuple[str, ...], str]:
+    """First outputs of the nodes to delete (the dense node, a MatMul's bias Add), and the
+    value the block must produce in their place."""
     removed = [node.outputs[0]]
     output = node.outputs[0]
     if node.op_type == "MatMul":
@@ -175,25 +209,32 @@ def _plan(
         if add is not None:
             removed.append(add.outputs[0])
             output = add.outputs[0]
-    direct = all(step.op_type in PURE_RESHAPES for step in chain)
-    source_shape = view.shape(source.value) or ()
-    reshape_to: tuple[int, ...] = ()
-    if direct:
-        feed, bypass = source.value, False
-        if finding.layout in CHANNELS_LAST:
-            index = view.producer.get(source.value)
-            producer = view.nodes[index] if index is not None else None
-            perm = _channels_last_perm(rank + 2)
-            if producer is not None and producer.op_type == "Transpose":
-                got = tuple(int(p) for p in producer.attr("perm", ()) or ())
-                if got == perm and producer.inputs[0] in main_outputs | set(view.graph_inputs):
-                    feed, bypass = producer.inputs[0], True
-    else:
-        feed, bypass = data, False
-        reshape_to = tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
-    if feed not in main_outputs and feed not in view.graph_inputs:
-        return f"its input {feed!r} is computed inside a model-local function"
-    return Plan(finding, tuple(removed), output, feed, reshape_to, bypass, dtype)
+    return tuple(removed), output
+
+
+def _feed(
+    finding: Finding,
+    view: ModelView,
+    source: onx101.Source,
+    data: str,
+    *,
+    direct: bool,
+    main_outputs: set[str],
+) -> tuple[str, bool, tuple[int, ...]]:
+    """What the block reads: (value, whether it bypasses a channels-last Transpose, the shape
+    to reshape a flattened input back to)."""
+    if not direct:
+        source_shape = view.shape(source.value) or ()
+        return data, False, tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
+    if finding.layout in CHANNELS_LAST:
+        index = view.producer.get(source.value)
+        producer = view.nodes[index] if index is not None else None
+        perm = _channels_last_perm(len(source.spatial) + 2)
+        if producer is not None and producer.op_type == "Transpose":
+            got = tuple(int(p) for p in producer.attr("perm", ()) or ())
+            if got == perm and producer.inputs[0] in main_outputs | set(view.graph_inputs):
+                return producer.inputs[0], True, ()
+    return source.value, False, ()
 
 
 def _tensor_bytes(model: ModelProto) -> int:

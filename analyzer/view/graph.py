@@ -232,6 +232,39 @@ class _Builder:
     ) -> Iterator[tuple[GraphProto, _Scope, str]]:
         """Add one graph's own names and nodes; yield its subgraphs to visit next."""
         self.graphs.append((graph, scope))
+        self.add_initializers(graph, scope, where)
+        self.add_inputs(graph, scope, where)
+        names = scope.names
+        for index, node in enumerate(graph.node):  # sort_graphs() ordered them already
+            try:  # the common case: every input defined in this very graph
+                inputs = [names[local] if local else "" for local in node.input]
+            except KeyError:
+                inputs = self.outer_inputs(node, scope, where)
+            node_name = self.unique_node_name(scope.prefix, node, index)
+            outputs = [self.define(scope, out, where) if out else "" for out in node.output]
+            op_type = node.op_type
+            domain = normalize_domain(node.domain)
+            if op_type == "Constant" and domain == "" and outputs and outputs[0]:
+                self.add_constant(node, node_name, outputs[0])
+            attributes = node.attribute
+            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
+            pending = self.subgraphs(node, node_name, inputs, scope) if attributes else []
+            self.nodes.append(
+                NodeView(
+                    len(self.nodes),
+                    node_name,
+                    op_type,
+                    domain,
+                    tuple(inputs),
+                    tuple(outputs),
+                    attrs,
+                    scope.prefix,
+                    bool(pending),
+                )
+            )
+            yield from pending
+
+    def add_initializers(self, graph: GraphProto, scope: _Scope, where: str) -> None:
         for tensor in graph.initializer:
             name = self.define(scope, tensor.name, where)
             dims = tuple(tensor.dims)
@@ -252,6 +285,9 @@ class _Builder:
             self.add_stored(
                 StoredTensor(key, name, dims, sparse.values.data_type, "sparse", "embedded", nnz),
             )
+
+    def add_inputs(self, graph: GraphProto, scope: _Scope, where: str) -> None:
+        """Graph inputs that are not initializers (nor a Loop's carried weights)."""
         initialized = {t.name for t in graph.initializer} | {
             s.values.name for s in graph.sparse_initializer
         }
@@ -262,65 +298,44 @@ class _Builder:
             if scope.parent is not None:
                 self.subgraph_inputs.add(name)
             self.set_shape(name, value_shape(value))
-        node_list = graph.node  # sort_graphs() ordered them before shape inference
-        pending: list[tuple[GraphProto, _Scope, str]] = []
-        names = scope.names
-        for index, node in enumerate(node_list):
-            try:  # the common case: every input defined in this very graph
-                inputs = [names[local] if local else "" for local in node.input]
-            except KeyError:
-                inputs = self.outer_inputs(node, scope, where)
-            node_name = self.unique_node_name(scope.prefix, node, index)
-            outputs = [self.define(scope, out, where) if out else "" for out in node.output]
-            op_type = node.op_type
-            domain = normalize_domain(node.domain)
-            if op_type == "Constant" and domain == "" and outputs and outputs[0]:
-                key = next(
-                    (p.value for p in node.metadata_props if p.key == STORED_KEY),
-                    f"const|{node_name}",
-                )
-                constant = _constant_tensor(node, outputs[0], key)
-                if constant is not None:
-                    self.add_stored(constant)
-                    if constant.elements <= KEEP_ELEMENTS:
-                        self.small.update(
-                            (outputs[0], a.t)
-                            for a in node.attribute
-                            if a.name == "value" and a.type == AttributeProto.TENSOR
-                        )
-            attributes = node.attribute
-            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
-            has_sub = False
-            for attr in attributes:
-                if attr.type not in _GRAPH_TYPES:
-                    continue
-                graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
-                for position, sub in enumerate(graphs):
-                    has_sub = True
-                    label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
-                    carried = (
-                        _carried(inputs, sub)
-                        if op_type == "Loop" and domain == "" and attr.name == "body"
-                        else {}
-                    )
-                    child = _Scope(f"{node_name}/{label}", carried, scope, frozenset(carried))
-                    pending.append((sub, child, f"{child.prefix}: "))
-            self.nodes.append(
-                NodeView(
-                    len(self.nodes),
-                    node_name,
-                    op_type,
-                    domain,
-                    tuple(inputs),
-                    tuple(outputs),
-                    attrs,
-                    scope.prefix,
-                    has_sub,
-                )
+
+    def add_constant(self, node: NodeProto, node_name: str, output: str) -> None:
+        """A Constant node's tensor is stored like an initializer."""
+        key = next(
+            (p.value for p in node.metadata_props if p.key == STORED_KEY),
+            f"const|{node_name}",
+        )
+        constant = _constant_tensor(node, output, key)
+        if constant is None:
+            return
+        self.add_stored(constant)
+        if constant.elements <= KEEP_ELEMENTS:
+            self.small.update(
+                (output, a.t)
+                for a in node.attribute
+                if a.name == "value" and a.type == AttributeProto.TENSOR
             )
-            if pending:
-                yield from pending
-                pending.clear()
+
+    def subgraphs(
+        self, node: NodeProto, node_name: str, inputs: list[str], scope: _Scope
+    ) -> list[tuple[GraphProto, _Scope, str]]:
+        """The node's subgraphs, each with its scope and label, in attribute order."""
+        found: list[tuple[GraphProto, _Scope, str]] = []
+        for attr in node.attribute:
+            if attr.type not in _GRAPH_TYPES:
+                continue
+            graphs = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs)
+            loop_body = (
+                node.op_type == "Loop"
+                and normalize_domain(node.domain) == ""
+                and attr.name == "body"
+            )
+            for position, sub in enumerate(graphs):
+                label = attr.name if len(graphs) == 1 else f"{attr.name}[{position}]"
+                carried = _carried(inputs, sub) if loop_body else {}
+                child = _Scope(f"{node_name}/{label}", carried, scope, frozenset(carried))
+                found.append((sub, child, f"{child.prefix}: "))
+        return found
 
 
 def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda: None) -> ModelView:
