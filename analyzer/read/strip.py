@@ -106,14 +106,8 @@ def emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[in
         while pos < seg_end:
             start = pos
             num, wire, pos = src.tag(pos, seg_end)
-            if num == _DIMS and wire == 0:
-                value, pos = src.varint(pos, seg_end)
-                dims.append(int64(value))
-            elif num == _DIMS and wire == 2:
-                end, pos = src.length(pos, seg_end)
-                while pos < end:
-                    value, pos = src.varint(pos, end)
-                    dims.append(int64(value))
+            if num == _DIMS and wire in (0, 2):
+                pos = _read_dims(src, pos, seg_end, wire, dims)
             elif num in (_NAME, _EXTERNAL_DATA) and wire == 2:
                 pos, body_start = src.length(pos, seg_end)
                 if num == _NAME:
@@ -125,19 +119,12 @@ def emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[in
                 if int32(value) in (0, _EXTERNAL):
                     location = int32(value)
             elif num in _PAYLOAD and wire in _PAYLOAD[num][0]:
-                width = _PAYLOAD[num][1]
-                if wire == 2:
-                    end, body_start = src.length(pos, seg_end)
-                    if width and (end - body_start) % width:
-                        raise WireFormatError(start, "packed field length not a multiple of 4/8")
-                    if num == _RAW_DATA:
-                        raw_len = end - body_start
-                    pos = end
-                else:
-                    pos = skip(src, pos, seg_end, num, wire)
+                pos, length = _payload_end(src, start, pos, seg_end, num=num, wire=wire)
+                if num == _RAW_DATA:
+                    raw_len = length
                 copy_range(src, out, pending, start)
                 pending = pos
-                if payload and payload[-1][1] == start:
+                if payload and payload[-1][1] == start:  # adjacent payload fields: one range
                     payload[-1][1] = pos
                 else:
                     payload.append([start, pos])
@@ -154,6 +141,32 @@ def emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[in
     else:
         out += _markers(raw_len)
     close_field(out, at, body)
+
+
+def _read_dims(src: Source, pos: int, seg_end: int, wire: int, dims: list[int]) -> int:
+    """Append a dims field's values (one varint, or packed); the position after it."""
+    if wire == 0:
+        value, pos = src.varint(pos, seg_end)
+        dims.append(int64(value))
+        return pos
+    end, pos = src.length(pos, seg_end)
+    while pos < end:
+        value, pos = src.varint(pos, end)
+        dims.append(int64(value))
+    return pos
+
+
+def _payload_end(
+    src: Source, start: int, pos: int, seg_end: int, *, num: int, wire: int
+) -> tuple[int, int | None]:
+    """The end of a payload field starting at `start`, and its body length when packed."""
+    if wire != 2:
+        return skip(src, pos, seg_end, num, wire), None
+    end, body_start = src.length(pos, seg_end)
+    width = _PAYLOAD[num][1]
+    if width and (end - body_start) % width:
+        raise WireFormatError(start, "packed field length not a multiple of 4/8")
+    return end, end - body_start
 
 
 def scan(
