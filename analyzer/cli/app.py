@@ -127,7 +127,12 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             from analyzer.runtime.candidate import emit_candidate  # noqa: PLC0415  (reads weights; opt-in)
 
             result = emit_candidate(
-                path, report, settings.emit_candidate, force=settings.force, sandbox=sandboxed
+                path,
+                report,
+                settings.emit_candidate,
+                force=settings.force,
+                sandbox=sandboxed,
+                input_shapes=settings.input_shape,
             )
             report = replace(report, notes=(*report.notes, result.summary()))
         return report

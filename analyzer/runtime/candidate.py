@@ -77,6 +77,7 @@ class CandidateResult:
 
 
 def _input_shapes(report: Report) -> dict[str, tuple[int, ...]]:
+    """The --input-shape fixes a report was made with, for callers that did not keep them."""
     fixed: dict[str, tuple[int, ...]] = {}
     for key, value in report.settings:
         if key.startswith("input_shape:"):
@@ -309,6 +310,7 @@ def emit_candidate(
     seed: int = 0,
     run_check: bool = True,
     sandbox: bool | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> CandidateResult:
     """Write `out_path`: the model with every ONX101 dense layer replaced by the drop-in block.
 
@@ -316,14 +318,15 @@ def emit_candidate(
     used). Raises UsageError if `out_path` exists (unless force) or there is nothing to
     replace, UnsupportedError if no flagged layer can be replaced or the candidate fails its
     checks (nothing is written then). `run_check` runs original and candidate in onnxruntime;
-    `sandbox` is analyze()'s.
+    `sandbox` and `input_shapes` are analyze()'s (default: the shapes in report.settings).
     """
     source, out = Path(path), Path(out_path)
     _check_target(source, out, force)
     findings = [f for f in report.findings if f.code == onx101.DENSE_ON_SPATIAL.code]
     if not findings:
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
-    input_shapes = _input_shapes(report)
+    if input_shapes is None:
+        input_shapes = _input_shapes(report)
     try:
         view, consts = _view(source, input_shapes, sandbox)
         model = load_model_for_reading(source)
