@@ -11,19 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analyzer.api import analyze
-    from analyzer.errors import AuditError
-    from analyzer.results import Finding, LayerTally, ModelInfo, Report, Totals, WeightRef
+    from analyzer.core.errors import AuditError
+    from analyzer.core.results import Finding, LayerTally, ModelInfo, Report, Totals, WeightRef
 
-__version__ = "0.1.0"
+from analyzer.core.version import __version__
+
 _LAZY = {
     "analyze": "analyzer.api",
-    "AuditError": "analyzer.errors",
-    "Finding": "analyzer.results",
-    "LayerTally": "analyzer.results",
-    "ModelInfo": "analyzer.results",
-    "Report": "analyzer.results",
-    "Totals": "analyzer.results",
-    "WeightRef": "analyzer.results",
+    "AuditError": "analyzer.core.errors",
+    "Finding": "analyzer.core.results",
+    "LayerTally": "analyzer.core.results",
+    "ModelInfo": "analyzer.core.results",
+    "Report": "analyzer.core.results",
+    "Totals": "analyzer.core.results",
+    "WeightRef": "analyzer.core.results",
 }
 __all__ = [
     "AuditError",

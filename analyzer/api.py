@@ -9,17 +9,19 @@ from contextlib import contextmanager
 
 from onnx import ModelProto
 
-from analyzer import loader, shapes
-from analyzer.accounting import account
-from analyzer.errors import AuditError
-from analyzer.functions import inline_local_functions
-from analyzer.graph import ModelView, build
-from analyzer.notes import exporter_notes
-from analyzer.order import sort_graphs
-from analyzer.results import LayerTally, ModelInfo, Report
+from analyzer.core.errors import AuditError
+from analyzer.core.results import LayerTally, ModelInfo, Report
+from analyzer.count.accounting import account
+from analyzer.count.notes import exporter_notes
+from analyzer.count.visitors import Context, fallback, lookup
+from analyzer.count.weights import Constants
+from analyzer.read import loader
+from analyzer.read.functions import inline_local_functions
+from analyzer.read.order import sort_graphs
 from analyzer.rules import Options, Rule, RuleContext, run
-from analyzer.visitors import Context, fallback, lookup
-from analyzer.weights import Constants
+from analyzer.view import shapes
+from analyzer.view.graph import build
+from analyzer.view.model import ModelView
 
 
 def analyze(
@@ -32,17 +34,29 @@ def analyze(
     rule_filter: Callable[[Rule], bool] | None = None,
     debug: list[str] | None = None,
     reader: str = "auto",
+    sandbox: bool | None = None,
 ) -> Report:
     """Analyse one model file. Raises AuditError (with the path filled in) when it cannot.
 
     `reader` picks how the file is read ("plain", "skeleton", or "auto" by size); the Report
-    is the same either way.
+    is the same either way. `sandbox` False runs shape inference in this process (default:
+    forked, unless ONNX_AUDIT_NO_SANDBOX=1), for debugging.
     """
     try:
         with paused_gc():
             model = loader.load(path, reader)
+            model, view, warnings = prepare(model, input_shapes or {}, sandbox)
             return _analyze(
-                path, model, input_shapes or {}, kernel, min_ratio, strict, rule_filter, debug
+                path,
+                model,
+                view,
+                warnings,
+                input_shapes or {},
+                kernel,
+                min_ratio,
+                strict,
+                rule_filter,
+                debug,
             )
     except AuditError as exc:
         if not exc.path:
@@ -68,7 +82,7 @@ def paused_gc() -> Iterator[None]:
 
 
 def prepare(
-    model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]]
+    model: ModelProto, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None = None
 ) -> tuple[ModelProto, ModelView, list[str]]:
     """Skeleton -> the model and its view: functions inlined, nodes sorted, shapes inferred.
 
@@ -78,7 +92,7 @@ def prepare(
     inline_local_functions(model)
     unsorted = sort_graphs(model)
     shapes.apply_input_shapes(model, input_shapes)
-    inference = shapes.Inference(model)
+    inference = shapes.Inference(model, sandbox)
     try:
         view = build(model, lambda: inference.result()[0])
     finally:
@@ -96,6 +110,8 @@ def prepare(
 def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     path: str | os.PathLike[str],
     model: ModelProto,
+    view: ModelView,
+    warnings: list[str],
     input_shapes: Mapping[str, tuple[int, ...]],
     kernel: int,
     min_ratio: float,
@@ -103,7 +119,6 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
 ) -> Report:
-    model, view, warnings = prepare(model, input_shapes)
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
     tallies: list[LayerTally] = []

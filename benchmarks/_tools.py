@@ -68,8 +68,8 @@ def onnx_infer(path: Path) -> dict[str, object]:
 
 
 def skeleton(path: Path) -> dict[str, object]:
-    """analyzer.skeleton.read_skeleton alone, then the same count as onnx_load."""
-    from analyzer.skeleton import read_skeleton
+    """analyzer.read.skeleton.read_skeleton alone, then the same count as onnx_load."""
+    from analyzer.read.skeleton import read_skeleton
 
     model = read_skeleton(path)
     return {"params": sum(math.prod(t.dims) for t in model.graph.initializer)}

@@ -29,7 +29,7 @@ import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from analyzer.wire import encode_varint
+from analyzer.read.wire import encode_varint
 
 DEFAULT_OUT = Path.home() / ".cache" / "onnx-audit-bench"
 OPSET = 17

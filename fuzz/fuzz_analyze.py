@@ -29,8 +29,8 @@ with atheris.instrument_imports():
     from onnx import ModelProto
 
     from analyzer import analyze
-    from analyzer.errors import AuditError
-    from analyzer.protowalk import all_messages
+    from analyzer.core.errors import AuditError
+    from analyzer.core.protowalk import all_messages
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="onnx-audit-fuzz-")) / "input.onnx"
 INTS = (0, 1, -1, 2, 7, 2**31, 2**31 - 1, 2**62, -(2**63), 2**63 - 1, 10**6)

@@ -47,17 +47,17 @@ def test_json_path_imports_only_the_json_reporter() -> None:
     loaded = _modules_after(
         f"analyzer.cli.main([{model!r}, '--format', 'json', '-o', '/dev/null'])"
     )
-    assert {"analyzer.api", "analyzer.reporters.json_reporter"} <= loaded
+    assert {"analyzer.api", "analyzer.report.reporters.json_reporter"} <= loaded
     unwanted = {
-        "analyzer.diff",
-        "analyzer.reporters.csv_reporter",
-        "analyzer.reporters.diffs",
-        "analyzer.reporters.github",
-        "analyzer.reporters.jsonl",
-        "analyzer.reporters.markdown",
-        "analyzer.reporters.netron",
-        "analyzer.reporters.sarif",
-        "analyzer.reporters.table",
+        "analyzer.report.diff",
+        "analyzer.report.reporters.csv_reporter",
+        "analyzer.report.reporters.diffs",
+        "analyzer.report.reporters.github",
+        "analyzer.report.reporters.jsonl",
+        "analyzer.report.reporters.markdown",
+        "analyzer.report.reporters.netron",
+        "analyzer.report.reporters.sarif",
+        "analyzer.report.reporters.table",
         "decimal",
         "multiprocessing",
         "onnxruntime",
@@ -68,13 +68,13 @@ def test_json_path_imports_only_the_json_reporter() -> None:
 
 def test_version_imports_no_onnx() -> None:
     loaded = _modules_after("analyzer.cli.main(['--version'])")
-    assert loaded & {"onnx", "analyzer.api", "analyzer.results", "analyzer.rules"} == set()
+    assert loaded & {"onnx", "analyzer.api", "analyzer.core.results", "analyzer.rules"} == set()
 
 
 def test_format_table_names_the_registering_modules() -> None:
     import importlib
 
-    from analyzer.reporters import MODULES, names, reporter, reporters
+    from analyzer.report.reporters import MODULES, names, reporter, reporters
 
     assert names() == sorted(reporters())
     for name, module in MODULES.items():

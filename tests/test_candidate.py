@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from analyzer import analyze
-from analyzer.candidate import RETRAIN_NOTE, emit_candidate
-from analyzer.errors import UsageError
-from analyzer.surgery import PREFIX
+from analyzer.core.errors import UsageError
+from analyzer.runtime.candidate import RETRAIN_NOTE, emit_candidate
+from analyzer.runtime.surgery import PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"

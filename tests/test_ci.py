@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from analyzer.cli import main
-from analyzer.errors import LimitExceededError, UsageError
-from analyzer.policy import parse_percent, parse_size
-from analyzer.runner import Limits, run_jobs
+from analyzer.cli.batch import Limits, run_jobs
+from analyzer.cli.policy import parse_percent, parse_size
+from analyzer.core.errors import LimitExceededError, UsageError
 from tests.conftest import SAMPLES
 
 LENET_PARAMS = 61_706  # conv 156 + 2,416; dense 48,120 + 10,164 + 850 (see test_samples)
@@ -225,7 +225,7 @@ def test_child_exiting_without_a_result_gets_a_hint() -> None:
 
 
 def test_preview_rules_run_only_when_asked() -> None:
-    from analyzer.options import parse_settings, rule_filter
+    from analyzer.cli.options import parse_settings, rule_filter
     from analyzer.rules import Rule
 
     preview = Rule(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.cli import main
-from analyzer.serialize import report_from_data
+from analyzer.report.serialize import report_from_data
 from tests.conftest import ROOT, SAMPLES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -42,7 +42,7 @@ def test_json_round_trips(capsys) -> None:
         assert code == 0 and data["format_version"] == 1
         report = report_from_data(data)
         assert json.loads(json.dumps(data)) == data
-        from analyzer.serialize import to_data
+        from analyzer.report.serialize import to_data
 
         modules = data.pop("modules")  # derived from the layers: the reader skips it
         assert to_data(report) == data

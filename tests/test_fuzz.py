@@ -21,8 +21,8 @@ from onnx import ModelProto
 
 from analyzer import analyze
 from analyzer.cli import main
-from analyzer.errors import AuditError
-from analyzer.protowalk import all_messages
+from analyzer.core.errors import AuditError
+from analyzer.core.protowalk import all_messages
 from tests.conftest import SAMPLES
 
 SEEDS = {path.name: path.read_bytes() for path in sorted(SAMPLES.glob("*.onnx"))}

@@ -23,13 +23,14 @@ import onnx
 import pytest
 from onnx import AttributeProto, ModelProto, TensorProto, helper
 
-from analyzer import analyze, loader
+from analyzer import analyze
 from analyzer.cli import main
-from analyzer.errors import AuditError
-from analyzer.graph import build
-from analyzer.order import sort_graphs
-from analyzer.protowalk import iter_graphs, repair_strings, strings_are_text
-from analyzer.shapes import infer
+from analyzer.core.errors import AuditError
+from analyzer.core.protowalk import iter_graphs, repair_strings, strings_are_text
+from analyzer.read import loader
+from analyzer.read.order import sort_graphs
+from analyzer.view.graph import build
+from analyzer.view.shapes import infer
 
 FLOAT = TensorProto.FLOAT
 
@@ -891,7 +892,7 @@ def test_long_constant_chain_is_linear_and_via_is_capped(tmp_path) -> None:
 
 def test_quadratic_constant_sharing_is_capped(tmp_path, monkeypatch) -> None:
     """n layers each reading a constant built from n stored tensors: n*n steps and report rows."""
-    from analyzer import weights
+    from analyzer.count import weights
 
     path = save(_constant_chain(400, 400), tmp_path / "adds.onnx")
     assert analyze(path).totals.params == 400 * 16  # 80,000 steps: fine
@@ -961,7 +962,7 @@ def test_negative_declared_dim_does_not_abort_shape_inference(capsys, tmp_path) 
 
 def test_a_crash_inside_shape_inference_is_a_warning(tmp_path, monkeypatch, capfd) -> None:
     """Whatever else makes onnx's C++ abort: the forked inference dies, the analysis goes on."""
-    from analyzer import shapes
+    from analyzer.view import shapes
 
     monkeypatch.setattr(shapes, "clear_negative_dims", lambda model: [])
     result = analyze(save(_slice_of_negative_dim(), tmp_path / "abort.onnx"))
@@ -970,7 +971,7 @@ def test_a_crash_inside_shape_inference_is_a_warning(tmp_path, monkeypatch, capf
 
 
 def test_a_hang_inside_shape_inference_is_a_warning(tmp_path, monkeypatch) -> None:
-    from analyzer import shapes
+    from analyzer.view import shapes
 
     def hang(model: ModelProto) -> tuple[ModelProto, list[str]]:
         time.sleep(60)
@@ -985,7 +986,7 @@ def test_a_hang_inside_shape_inference_is_a_warning(tmp_path, monkeypatch) -> No
 
 def test_a_hung_shape_child_ends_itself_when_nobody_waits(monkeypatch) -> None:
     """The analysis child can be killed (timeout) while its inference child hangs in C++."""
-    from analyzer import shapes
+    from analyzer.view import shapes
 
     def hang(model: ModelProto) -> tuple[ModelProto, list[str]]:
         time.sleep(60)
@@ -994,8 +995,8 @@ def test_a_hung_shape_child_ends_itself_when_nobody_waits(monkeypatch) -> None:
     monkeypatch.setattr(shapes, "_infer_here", hang)
     monkeypatch.setattr(shapes, "SHAPE_TIMEOUT", 0.5)
     inference = shapes.Inference(matmul())
-    pid = inference.pid
-    assert pid is not None
+    assert inference.child is not None
+    pid = inference.child.pid
     deadline = time.monotonic() + 10
     status = 0
     while time.monotonic() < deadline:
@@ -1004,8 +1005,8 @@ def test_a_hung_shape_child_ends_itself_when_nobody_waits(monkeypatch) -> None:
             break
         time.sleep(0.1)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM
-    inference.pid = None  # reaped here
-    os.close(inference.reader)
+    os.close(inference.child.reader)
+    inference.child = None  # reaped here
 
 
 def test_attribute_of_the_wrong_kind_falls_back_to_the_default(capsys, tmp_path) -> None:

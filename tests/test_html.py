@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, save
 
 from analyzer import analyze
 from analyzer.cli import main
-from analyzer.reporters import render
+from analyzer.report.reporters import render
 from tests.conftest import SAMPLES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

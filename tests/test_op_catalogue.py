@@ -9,8 +9,8 @@ import os
 import onnx
 import pytest
 
-from analyzer import ops
-from analyzer.visitors import registered
+from analyzer.count import ops
+from analyzer.count.visitors import registered
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 

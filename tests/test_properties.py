@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import analyzer
-from analyzer.reporters import render
-from analyzer.serialize import report_from_data
+from analyzer.report.reporters import render
+from analyzer.report.serialize import report_from_data
 from tests.conftest import SAMPLES
 
 MODELS = sorted(p.name for p in SAMPLES.glob("*.onnx"))

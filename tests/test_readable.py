@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from analyzer import analyze
 from analyzer.cli import main
-from analyzer.reporters import aliases as al
-from analyzer.reporters import layout, modtree, render
-from analyzer.reporters.layout import View, viewing
-from analyzer.results import LayerTally
-from analyzer.symbolic import Poly
+from analyzer.core.results import LayerTally
+from analyzer.core.symbolic import Poly
+from analyzer.report.reporters import aliases as al
+from analyzer.report.reporters import layout, modtree, render
+from analyzer.report.reporters.layout import View, viewing
 from tests.conftest import ROOT, SAMPLES
 
 EXPORTED = SAMPLES / "exported"

@@ -17,14 +17,7 @@ from hypothesis import strategies as st
 from tabulate import tabulate
 
 from analyzer import analyze
-from analyzer.reporters import render, reporters
-from analyzer.reporters.csv_reporter import COLUMNS, FORMULA_STARTS
-from analyzer.reporters.github import escape_data, escape_property
-from analyzer.reporters.markdown import escape
-from analyzer.reporters.netron import SIGNATURE
-from analyzer.reporters.sarif import artifact_uri
-from analyzer.reporters.table import simple_table
-from analyzer.results import (
+from analyzer.core.results import (
     Finding,
     LayerTally,
     ModelInfo,
@@ -34,7 +27,14 @@ from analyzer.results import (
     Violation,
     WeightRef,
 )
-from analyzer.symbolic import Poly
+from analyzer.core.symbolic import Poly
+from analyzer.report.reporters import render, reporters
+from analyzer.report.reporters.csv_reporter import COLUMNS, FORMULA_STARTS
+from analyzer.report.reporters.github import escape_data, escape_property
+from analyzer.report.reporters.markdown import escape
+from analyzer.report.reporters.netron import SIGNATURE
+from analyzer.report.reporters.sarif import artifact_uri
+from analyzer.report.reporters.table import simple_table
 from tests.conftest import ROOT, SAMPLES
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
@@ -461,3 +461,13 @@ def test_simple_table_is_tabulates_simple_format(rows: list[list[str]]) -> None:
         rows, headers=headers, tablefmt="simple", disable_numparse=True, colalign=align
     )
     assert simple_table(rows, headers, align) == expected
+
+
+def test_reporters_declare_what_the_cli_needs() -> None:
+    """The CLI asks these, never a format's name: a new format declares them in add_reporter."""
+    from analyzer.report.reporters import reporter
+
+    assert {n for n in reporters() if reporter(n).merge} == {"csv", "json", "sarif"}
+    assert {n for n in reporters() if reporter(n).streams} == {"jsonl"}
+    assert {n for n in reporters() if reporter(n).one_model} == {"netron"}
+    assert reporter("jsonl").failure is not None

@@ -15,8 +15,10 @@ import onnxruntime  # noqa: F401  (the test extra installs it: missing must fail
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer import analyze, pricing, runtime
-from analyzer.errors import MissingExternalDataError, UnsafeExternalDataError
+from analyzer import analyze
+from analyzer.core.errors import MissingExternalDataError, UnsafeExternalDataError
+from analyzer.runtime import pricing, reading
+from analyzer.runtime import verify as runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
@@ -142,8 +144,9 @@ NO_NETWORK = textwrap.dedent(
     socket.create_connection = refuse
 
     import analyzer
-    from analyzer import pricing, runtime
+    from analyzer.runtime import pricing
 
+    from analyzer.runtime import verify as runtime
     report = analyzer.analyze(sys.argv[1])
     static_imported = "onnxruntime" in sys.modules
     result = runtime.verify(sys.argv[1], {}, report)
@@ -197,7 +200,7 @@ def test_import_and_verify_open_no_socket_and_write_no_cache(tmp_path: Path) -> 
 
 
 def test_missing_onnxruntime_gives_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from analyzer.errors import UsageError
+    from analyzer.core.errors import UsageError
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(UsageError) as caught:
@@ -226,8 +229,8 @@ def _external_model(folder: Path, location: str = "weights.bin") -> tuple[Path, 
 
 def test_plain_external_data_passes_and_reads_the_same_bytes(tmp_path: Path) -> None:
     path, weight = _external_model(tmp_path / "m")
-    runtime.check_external_data_for_reading(path)
-    model = runtime.load_model_for_reading(path)
+    reading.check_external_data_for_reading(path)
+    model = reading.load_model_for_reading(path)
     (tensor,) = model.graph.initializer
     assert tensor.data_location == TensorProto.DEFAULT
     np.testing.assert_array_equal(numpy_helper.to_array(tensor), weight)
@@ -238,11 +241,11 @@ def test_hard_linked_external_data_is_refused(tmp_path: Path) -> None:
     path, _ = _external_model(tmp_path / "m")
     os.link(tmp_path / "m" / "weights.bin", tmp_path / "elsewhere.bin")
     with pytest.raises(UnsafeExternalDataError, match="hard link"):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
     with pytest.raises(UnsafeExternalDataError, match="hard link"):
         runtime.verify(path, {})  # onnxruntime never sees it
     with pytest.raises(UnsafeExternalDataError):
-        runtime.load_model_for_reading(path)
+        reading.load_model_for_reading(path)
 
 
 def test_symlinked_external_data_is_refused_even_inside_the_folder(tmp_path: Path) -> None:
@@ -251,7 +254,7 @@ def test_symlinked_external_data_is_refused_even_inside_the_folder(tmp_path: Pat
     (tmp_path / "m" / "weights.bin").rename(real)
     (tmp_path / "m" / "weights.bin").symlink_to(real)
     with pytest.raises(UnsafeExternalDataError, match="symbolic link"):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
 
 
 def test_symlinked_folder_on_the_way_is_refused(tmp_path: Path) -> None:
@@ -259,7 +262,7 @@ def test_symlinked_folder_on_the_way_is_refused(tmp_path: Path) -> None:
     (tmp_path / "m" / "sub").rename(tmp_path / "m" / "real_sub")
     (tmp_path / "m" / "sub").symlink_to(tmp_path / "m" / "real_sub")
     with pytest.raises(UnsafeExternalDataError, match="symbolic link"):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
 
 
 def test_symlinked_model_with_external_data_is_refused(tmp_path: Path) -> None:
@@ -267,19 +270,19 @@ def test_symlinked_model_with_external_data_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "m" / "link.onnx"
     link.symlink_to(path)
     with pytest.raises(UnsafeExternalDataError, match="symbolic link"):
-        runtime.check_external_data_for_reading(link)
+        reading.check_external_data_for_reading(link)
 
 
 def test_external_data_outside_the_folder_missing_or_over_the_cap(tmp_path: Path) -> None:
     path, _ = _external_model(tmp_path / "m")
     with pytest.raises(UnsafeExternalDataError, match="over 100 bytes"):
-        runtime.check_external_data_for_reading(path, max_bytes=100)
+        reading.check_external_data_for_reading(path, max_bytes=100)
     (tmp_path / "m" / "weights.bin").rename(tmp_path / "outside.bin")
     with pytest.raises(MissingExternalDataError):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
     (tmp_path / "m" / "weights.bin").symlink_to(tmp_path / "outside.bin")
     with pytest.raises(UnsafeExternalDataError):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
 
 
 def test_truncated_external_data_is_refused(tmp_path: Path) -> None:
@@ -287,7 +290,7 @@ def test_truncated_external_data_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "m" / "weights.bin"
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(UnsafeExternalDataError, match="beyond"):
-        runtime.check_external_data_for_reading(path)
+        reading.check_external_data_for_reading(path)
 
 
 # --------------------------------------------------------------------------- pricing

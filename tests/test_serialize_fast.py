@@ -12,9 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer import analyze
-from analyzer.reporters import render
-from analyzer.reporters.modtree import module_records
-from analyzer.results import (
+from analyzer.core.results import (
     Finding,
     LayerTally,
     ModelInfo,
@@ -26,8 +24,10 @@ from analyzer.results import (
     Violation,
     WeightRef,
 )
-from analyzer.serialize import dumps, encode, to_data
-from analyzer.symbolic import Poly
+from analyzer.core.symbolic import Poly
+from analyzer.report.reporters import render
+from analyzer.report.reporters.modtree import module_records
+from analyzer.report.serialize import dumps, encode, to_data
 from tests.conftest import ROOT, SAMPLES
 
 MODELS = sorted(p.relative_to(ROOT).as_posix() for p in SAMPLES.rglob("*.onnx"))

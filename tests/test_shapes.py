@@ -8,11 +8,12 @@ import onnx
 import pytest
 from onnx import parser
 
-from analyzer import loader, shapes
-from analyzer.functions import inline_local_functions
-from analyzer.graph import build
-from analyzer.order import sort_graphs
-from analyzer.shapetable import graph_walk, shape_table
+from analyzer.read import loader
+from analyzer.read.functions import inline_local_functions
+from analyzer.read.order import sort_graphs
+from analyzer.view import shapes
+from analyzer.view.graph import build
+from analyzer.view.shapetable import graph_walk, shape_table
 from tests.conftest import SAMPLES
 
 
@@ -114,8 +115,8 @@ def test_closing_an_unread_inference_reaps_its_child() -> None:
     """The view build can fail after inference started: close() must leave no process."""
     model = _model("o = ReduceSum(x)")
     inference = shapes.Inference(model)
-    pid = inference.pid
-    assert pid is not None
+    assert inference.child is not None
+    pid = inference.child.pid
     inference.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

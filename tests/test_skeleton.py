@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
-from analyzer import skeleton
-from analyzer.errors import AuditError, NotOnnxError, TruncatedError
-from analyzer.loader import KEEP_ELEMENTS, read_model, strip_payloads
-from analyzer.skeleton import read_skeleton
-from analyzer.wire import CHUNK, WireFormatError
+from analyzer.core.errors import AuditError, NotOnnxError, TruncatedError
+from analyzer.read import skeleton, strip
+from analyzer.read.loader import KEEP_ELEMENTS, read_model, strip_payloads
+from analyzer.read.skeleton import read_skeleton
+from analyzer.read.wire import CHUNK, WireFormatError
 
 BIG = KEEP_ELEMENTS + 1
 
@@ -523,12 +523,12 @@ def test_forged_marker_is_refused_like_read_model(tmp_path: Path, inline: int) -
 
 
 def test_is_large_matches_element_count() -> None:
-    from analyzer.loader import element_count
+    from analyzer.read.loader import element_count
 
     rng = np.random.default_rng(0)
     for _ in range(2000):
         dims = [int(d) for d in rng.integers(-40, 40, size=rng.integers(0, 5))]
-        assert skeleton._is_large(dims) == (element_count(dims) > KEEP_ELEMENTS)
+        assert strip._is_large(dims) == (element_count(dims) > KEEP_ELEMENTS)
 
 
 # -- over 2 GiB (a sparse file: no bytes are written or read) -------------------------------

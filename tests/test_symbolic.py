@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analyzer.symbolic import Poly
+from analyzer.core.symbolic import Poly
 
 
 def test_expression_dim_names_are_parenthesized_and_read_back() -> None:

@@ -12,10 +12,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.values import decode
-from analyzer.values.locate import locate
-from analyzer.values.scan import scan
-from analyzer.values.stats import TensorStats
+from analyzer.read.values import decode
+from analyzer.read.values.locate import locate
+from analyzer.read.values.scan import scan
+from analyzer.read.values.stats import TensorStats
 
 
 def _model(initializers, nodes=(), sparse=()):

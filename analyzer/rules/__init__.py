@@ -1,73 +1,7 @@
-"""Rules: stable codes, documented like ruff's (What it does / Why / Example / Use instead)."""
+"""Stage 4, rules: stable codes, documented like ruff's (What it does / Why / Example / Use
+instead). Each rule module registers itself on import; list it here."""
 
-from __future__ import annotations
-
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-
-from analyzer.graph import ModelView
-from analyzer.results import Finding, LayerTally
-from analyzer.weights import Constants
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Options:
-    kernel: int = 3
-    min_ratio: float = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class RuleContext:
-    view: ModelView
-    consts: Constants
-    layers: Mapping[str, LayerTally]
-    options: Options
-    debug: list[str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rule:
-    code: str
-    name: str
-    summary: str
-    what: str
-    why: str
-    example: str
-    instead: str
-    check: Callable[[RuleContext], Iterator[Finding]]
-    preview: bool = False
-
-    def doc(self) -> str:
-        return (
-            f"{self.code} {self.name}\n\n{self.summary}\n\n"
-            f"## What it does\n{self.what}\n\n## Why is this bad?\n{self.why}\n\n"
-            f"## Example\n{self.example}\n\n## Use instead\n{self.instead}\n"
-        )
-
-
-_RULES: dict[str, Rule] = {}
-
-
-def add_rule(rule: Rule) -> Rule:
-    """Register a rule; a code or name used twice is a bug (codes are never reused)."""
-    if rule.code in _RULES or any(r.name == rule.name for r in _RULES.values()):
-        raise ValueError(f"rule {rule.code} {rule.name} registered twice")
-    _RULES[rule.code] = rule
-    return rule
-
-
-def all_rules() -> tuple[Rule, ...]:
-    return tuple(_RULES[code] for code in sorted(_RULES))
-
-
-def run(ctx: RuleContext, enabled: Callable[[Rule], bool] | None = None) -> tuple[Finding, ...]:
-    findings: list[Finding] = []
-    for rule in all_rules():
-        if enabled(rule) if enabled is not None else not rule.preview:
-            findings.extend(rule.check(ctx))
-    return tuple(findings)
-
-
-from analyzer.rules import dense_on_spatial  # noqa: E402  (registers ONX101)
+from analyzer.rules import dense_on_spatial
+from analyzer.rules.base import Options, Rule, RuleContext, add_rule, all_rules, run
 
 __all__ = ["Options", "Rule", "RuleContext", "add_rule", "all_rules", "dense_on_spatial", "run"]

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.graph import NodeView
-from analyzer.results import Finding
-from analyzer.rules import Rule, RuleContext, add_rule
+from analyzer.core.results import Finding
+from analyzer.rules.base import Rule, RuleContext, add_rule
+from analyzer.view.model import NodeView
 
 MS = "com.microsoft"
 # (domain, op) -> (data input, weight input, transB attribute or None)

@@ -1,0 +1,225 @@
+"""The analysis results: frozen records that reporters render and JSON round-trips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from analyzer.core.symbolic import Dim, Poly
+
+FORMAT_VERSION = 1
+"""Version of the JSON report schema (docs/json-schema.md); bumped on incompatible change."""
+
+Shape = tuple[Dim, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeightRef:
+    """One stored tensor as one layer uses it."""
+
+    tensor: str
+    role: str
+    kind: str
+    """trainable | non_trainable | quantization | other"""
+    shape: tuple[int, ...]
+    dtype: str
+    elements: int
+    """Logical elements: for packed formats (MatMulNBits) the unpacked K x N."""
+    nbytes: int
+    location: str
+    shared: bool = False
+    """True when other layers use the same stored tensor: totals count it once."""
+    via: tuple[str, ...] = ()
+    """Ops between the stored tensor and the layer (DequantizeLinear, Transpose, ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerTally:
+    """One parameter-bearing (or MAC-bearing) node."""
+
+    name: str
+    op_type: str
+    domain: str = ""
+    params: int = 0
+    trainable: int = 0
+    non_trainable: int = 0
+    nbytes: int = 0
+    macs: Poly = field(default_factory=Poly)
+    input_shapes: tuple[Shape | None, ...] = ()
+    output_shapes: tuple[Shape | None, ...] = ()
+    weights: tuple[WeightRef, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def shared(self) -> bool:
+        return any(w.shared for w in self.weights if w.kind in ("trainable", "non_trainable"))
+
+    @property
+    def qualified_op(self) -> str:
+        return f"{self.domain}::{self.op_type}" if self.domain else self.op_type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    """Model-wide sums; each distinct stored tensor is counted once. Sums across a batch."""
+
+    params: int = 0
+    trainable: int = 0
+    non_trainable: int = 0
+    param_bytes: int = 0
+    quantization_constants: int = 0
+    quantization_bytes: int = 0
+    other_constants: int = 0
+    other_bytes: int = 0
+    stored_tensors: int = 0
+    stored_elements: int = 0
+    """Elements as stored: packed weights count their bytes' elements, not K x N."""
+    stored_bytes: int = 0
+    unknown_weights: int = 0
+    """Elements of weights fed as graph inputs: their values are not in the file."""
+    macs: Poly = field(default_factory=Poly)
+
+    def __add__(self, other: Totals) -> Totals:
+        values = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        return Totals(**values)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pricing:
+    """Measured cost of a finding's two sides in onnxruntime (filled by verify / --verify)."""
+
+    batch: int
+    dense_ms: float
+    conv_ms: float
+    dense_ms_batch: float
+    conv_ms_batch: float
+    machine: str
+    runtime: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One rule's verdict on one node, with every number behind it."""
+
+    code: str
+    rule: str
+    node: str
+    op_type: str
+    message: str
+    confidence: str
+    layout: str
+    channels: int
+    spatial: tuple[int, ...]
+    in_features: int
+    units: int
+    dense_weights: int
+    dense_bias: int
+    kernel: int
+    conv_weights: int
+    conv_bias: int
+    ratio: float
+    dense_macs: int
+    conv_macs: int
+    replacement: str
+    pricing: Pricing | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Violation:
+    """A policy the model breaks (a budget, or a rule named in --fail-on): exit code 1."""
+
+    policy: str
+    """e.g. max-params, max-weight-bytes, max-layer-params, fail-on, max-growth"""
+    limit: str
+    measured: str
+    message: str
+    node: str = ""
+    code: str = ""
+    """Rule code for fail-on violations; empty for budgets."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputCheck:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    expected: Shape | None
+    matches: bool
+    nan: int
+    inf: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    """Result of one onnxruntime run on seeded random inputs."""
+
+    ok: bool
+    error: str
+    runtime: str
+    outputs: tuple[OutputCheck, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelInfo:
+    ir_version: int
+    producer: str
+    opsets: tuple[tuple[str, int], ...]
+    graph_name: str
+    nodes: int
+    inputs: tuple[tuple[str, Shape | None], ...] = ()
+    outputs: tuple[tuple[str, Shape | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """Everything onnx-audit knows about one model."""
+
+    path: str
+    model: ModelInfo
+    layers: tuple[LayerTally, ...]
+    findings: tuple[Finding, ...]
+    totals: Totals
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What the exporter did that the counts reflect (folded BatchNorm, transposed copies)."""
+    settings: tuple[tuple[str, str], ...] = ()
+    violations: tuple[Violation, ...] = ()
+    verification: Verification | None = None
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerDelta:
+    """One layer across two versions of a model."""
+
+    status: str
+    """same | changed | added | removed"""
+    old_name: str
+    new_name: str
+    op_type: str
+    old_params: int
+    new_params: int
+    matched_by: str = ""
+    """name | position (k-th unmatched node of the same op) | "" for added/removed"""
+
+    @property
+    def delta(self) -> int:
+        return self.new_params - self.old_params
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffReport:
+    """`onnx-audit diff OLD NEW`: totals and per-layer deltas, new and fixed findings."""
+
+    old: Report
+    new: Report
+    layers: tuple[LayerDelta, ...]
+    new_findings: tuple[Finding, ...]
+    fixed_findings: tuple[Finding, ...]
+    violations: tuple[Violation, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def growth(self) -> float | None:
+        """Relative growth of total params; None when the old model had none."""
+        before = self.old.totals.params
+        return None if before == 0 else (self.new.totals.params - before) / before

@@ -1,0 +1,75 @@
+"""What exporters did to the weights, in words: folds and copies the file cannot undo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from analyzer.core.results import LayerTally
+from analyzer.count.visitors.conv import FOLDED_NOTE
+from analyzer.count.visitors.norm import IDENTITY_NOTE
+
+SUMMARIES = {
+    FOLDED_NOTE: (
+        "BatchNormalization (or a weight parametrization such as weight_norm) was likely folded "
+        "into {count} layer(s) by the exporter ({shown}): their weights were computed at "
+        "export (renamed, or named after batchnorm), so what was folded in (BatchNorm's scale, "
+        "shift and running statistics; weight_norm's g and v) is not stored and the source "
+        "framework counts more parameters than this file holds"
+    ),
+    IDENTITY_NOTE: (
+        "{count} InstanceNormalization layer(s) have a constant scale of ones and bias of zeros "
+        "({shown}), counted as other constants: torch writes these for GroupNorm (whose own "
+        "scale and shift follow as Mul and Add) and for InstanceNorm without affine, and does "
+        "not count them. An untrained InstanceNorm with affine=True looks the same"
+    ),
+}
+"""Layer notes that many layers share: one line for all of them."""
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+
+def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
+    """Layer notes worth a line in the report, plus transposed copies of embedding tables."""
+    layers = tuple(layers)
+    notes: list[str] = []
+    for head, summary in SUMMARIES.items():
+        names = [layer.name for layer in layers if any(n.startswith(head) for n in layer.notes)]
+        if names:
+            notes.append(summary.format(count=len(names), shown=_shown(names)))
+    notes += [
+        f"{layer.name}: {note}"
+        for layer in layers
+        for note in layer.notes
+        if not note.startswith(tuple(SUMMARIES))
+    ]
+    by_shape: dict[tuple[int, ...], set[str]] = {}  # transposed table shape -> tables
+    for layer in layers:
+        if layer.op_type != "Gather":
+            continue
+        for w in layer.weights:
+            if w.role == "embedding" and len(w.shape) == 2 and w.shape[0] != w.shape[1]:
+                by_shape.setdefault((w.shape[1], w.shape[0]), set()).add(w.tensor)
+    ordered = {shape: sorted(names) for shape, names in by_shape.items()}
+    for layer in layers:
+        if layer.op_type not in ("MatMul", "Gemm"):
+            continue
+        for weight in layer.weights:
+            if weight.role != "weight" or len(weight.shape) != 2:
+                continue
+            # one note per weight: n tables of one shape must not make n*n notes (or work).
+            # Tables are not square, so the weight is never one of them.
+            candidates = ordered.get(weight.shape)
+            if not candidates:
+                continue
+            table, shape = candidates[0], [weight.shape[1], weight.shape[0]]
+            more = len(candidates) - 1
+            others = f" (or one of {more:,} other tables)" if more else ""
+            notes.append(
+                f"{layer.name}: weight {weight.tensor!r} {list(weight.shape)} has the "
+                f"transposed shape of embedding table {table!r} {shape}{others}: if the two "
+                "are tied in the source model, the exporter stored a transposed copy, "
+                f"counted here as stored (+{weight.elements:,} over the framework's count)"
+            )
+    return tuple(dict.fromkeys(notes))

@@ -1,0 +1,81 @@
+"""Read every stored tensor's values once, streamed, and summarise each one.
+
+The caller opens external data files after its safety checks and passes their descriptors by
+location; this module only reads the ranges the model names, a window at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from analyzer.core import dtypes
+from analyzer.read.tensors import element_count
+from analyzer.read.values.decode import MAX_TYPED_MESSAGE, from_bytes, read_chunks, supported
+from analyzer.read.values.decode import typed_values as decode_typed
+from analyzer.read.values.locate import Located, locate
+from analyzer.read.values.stats import Accumulator, TensorStats
+
+
+class Skipped(ValueError):
+    """A tensor whose values cannot be read: the reason goes into the report's warnings."""
+
+
+def _ranges(tensor: Located, model_fd: int, files: Mapping[str, int]) -> tuple[int, int, int, str]:
+    """(fd, offset, length, location label) of a raw or external tensor."""
+    need = dtypes.nbytes(tensor.data_type, max(0, element_count(tensor.dims)))
+    if tensor.external:
+        location = tensor.external.get("location", "")
+        if location not in files:
+            raise Skipped(f"external data {location!r} was not opened")
+        offset = int(tensor.external.get("offset") or 0)
+        length = int(tensor.external.get("length") or need)
+        return files[location], offset, length, location
+    if tensor.raw is None:
+        return model_fd, 0, 0, "embedded"
+    return model_fd, tensor.raw[0], tensor.raw[1], "embedded"
+
+
+def summarise(tensor: Located, model_fd: int, files: Mapping[str, int]) -> TensorStats:
+    if not supported(tensor.data_type):
+        raise Skipped(f"element type {dtypes.dtype_name(tensor.data_type)} is not numeric")
+    stats = Accumulator(tensor.dims)
+    if tensor.typed and tensor.raw is None:
+        if tensor.message[1] > MAX_TYPED_MESSAGE:
+            raise Skipped(f"{tensor.message[1]:,} bytes in typed fields")
+        data = os.pread(model_fd, tensor.message[1], tensor.message[0])
+        values = decode_typed(data, tensor.data_type)[: max(0, element_count(tensor.dims))]
+        stats.add_bytes(values.tobytes())
+        stats.add(values)
+        location = "typed"
+    else:
+        fd, offset, length, location = _ranges(tensor, model_fd, files)
+        need = dtypes.nbytes(tensor.data_type, max(0, element_count(tensor.dims)))
+        if length != need:
+            raise Skipped(f"{length:,} stored bytes where its dims need {need:,}")
+        left = max(0, element_count(tensor.dims))
+        for data in read_chunks(fd, offset, length, tensor.data_type):
+            stats.add_bytes(data)
+            values = from_bytes(data, tensor.data_type)[:left]  # packed types pad a nibble
+            left -= values.size
+            stats.add(values)
+    return stats.result(
+        name=tensor.name, dtype=dtypes.dtype_name(tensor.data_type), location=location
+    )
+
+
+def scan(path: Path, files: Mapping[str, int]) -> Iterator[TensorStats | tuple[str, str]]:
+    """TensorStats per stored tensor, or (name, reason) for one that could not be read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for tensor in locate(path):
+            try:
+                yield summarise(tensor, fd, files)
+            except (Skipped, OSError, ValueError) as exc:
+                yield tensor.name, str(exc)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["Skipped", "scan", "summarise"]

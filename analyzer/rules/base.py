@@ -1,0 +1,71 @@
+"""The rule record and registry; rule modules register themselves with add_rule on import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from analyzer.core.results import Finding, LayerTally
+from analyzer.count.weights import Constants
+from analyzer.view.model import ModelView
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    kernel: int = 3
+    min_ratio: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    view: ModelView
+    consts: Constants
+    layers: Mapping[str, LayerTally]
+    options: Options
+    debug: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    what: str
+    why: str
+    example: str
+    instead: str
+    check: Callable[[RuleContext], Iterator[Finding]]
+    preview: bool = False
+
+    def doc(self) -> str:
+        return (
+            f"{self.code} {self.name}\n\n{self.summary}\n\n"
+            f"## What it does\n{self.what}\n\n## Why is this bad?\n{self.why}\n\n"
+            f"## Example\n{self.example}\n\n## Use instead\n{self.instead}\n"
+        )
+
+
+_RULES: dict[str, Rule] = {}
+
+
+def add_rule(rule: Rule) -> Rule:
+    """Register a rule; a code or name used twice is a bug (codes are never reused)."""
+    if rule.code in _RULES or any(r.name == rule.name for r in _RULES.values()):
+        raise ValueError(f"rule {rule.code} {rule.name} registered twice")
+    _RULES[rule.code] = rule
+    return rule
+
+
+def all_rules() -> tuple[Rule, ...]:
+    return tuple(_RULES[code] for code in sorted(_RULES))
+
+
+def run(ctx: RuleContext, enabled: Callable[[Rule], bool] | None = None) -> tuple[Finding, ...]:
+    findings: list[Finding] = []
+    for rule in all_rules():
+        if enabled(rule) if enabled is not None else not rule.preview:
+            findings.extend(rule.check(ctx))
+    return tuple(findings)
+
+
+__all__ = ["Options", "Rule", "RuleContext", "add_rule", "all_rules", "run"]
