@@ -229,12 +229,12 @@ WEIGHT_FREE: frozenset[tuple[str, str]] = frozenset(
     OptionalGetElement OptionalHasElement Or Pow QuantizeLinear RandomNormal
     RandomNormalLike RandomUniform RandomUniformLike Range Reciprocal ReduceL1 ReduceL2
     ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum
-    ReduceSumSquare RegexFullMatch Relu  Resize ReverseSequence RoiAlign Round STFT
+    ReduceSumSquare RegexFullMatch Relu Resize ReverseSequence RoiAlign Round STFT
     Scan Scatter ScatterElements ScatterND Selu SequenceAt SequenceConstruct SequenceEmpty
     SequenceErase SequenceInsert SequenceLength SequenceMap Shape Shrink Sigmoid Sign Sin
-    Sinh Size  Softmax SoftmaxCrossEntropyLoss Softplus Softsign SpaceToDepth 
-    SplitToSequence Sqrt  StringConcat StringNormalizer StringSplit Sub Swish Tan
-    Tanh TensorScatter TfIdfVectorizer ThresholdedRelu TopK Transpose Trilu Unique 
+    Sinh Size Softmax SoftmaxCrossEntropyLoss Softplus Softsign SpaceToDepth
+    SplitToSequence Sqrt StringConcat StringNormalizer StringSplit Sub Swish Tan
+    Tanh TensorScatter TfIdfVectorizer ThresholdedRelu TopK Transpose Trilu Unique
     Upsample Xor Bernoulli
     """,
     )
