@@ -20,6 +20,7 @@ from analyzer.core.errors import UsageError, quote
 from analyzer.core.protowalk import iter_graphs
 from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
+from analyzer.view import dimexpr
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
 
@@ -48,6 +49,8 @@ def apply_input_shapes(model: ModelProto, shapes: Mapping[str, tuple[int, ...]])
     inputs = {value.name: value for value in model.graph.input}
     initializers = {t.name for t in model.graph.initializer}
     real = [name for name in inputs if name not in initializers]
+    fixed: dict[str, int] = {}
+    """Dim names of the fixed inputs -> the sizes given for them."""
     for name, dims in shapes.items():
         value = inputs.get(name)
         if value is None or name in initializers:
@@ -60,9 +63,33 @@ def apply_input_shapes(model: ModelProto, shapes: Mapping[str, tuple[int, ...]])
         if tensor_type.HasField("shape") and len(tensor_type.shape.dim) != len(dims):
             rank = len(tensor_type.shape.dim)
             raise UsageError("", f"--input-shape: {name!r} has rank {rank}, got {len(dims)} dims")
+        for old, size in zip(tensor_type.shape.dim, dims, strict=False):
+            if old.HasField("dim_param") and old.dim_param:
+                fixed[old.dim_param] = size
         tensor_type.ClearField("shape")
         for size in dims:
             tensor_type.shape.dim.add().dim_value = size
+    if fixed:
+        _substitute_declared_dims(model, fixed)
+
+
+def _substitute_declared_dims(model: ModelProto, fixed: Mapping[str, int]) -> None:
+    """Dims the file declares by name or formula (`b`, `(((s53 - 1)//2)) + 1`) become numbers
+    once the names they use are fixed: onnx's inference keeps a declared name over a number it
+    could compute. A formula that uses a fixed name but cannot be evaluated is cleared, so the
+    inference recomputes it."""
+    for graph in iter_graphs(model):
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            if not value.type.HasField("tensor_type"):
+                continue
+            for dim in value.type.tensor_type.shape.dim:
+                if not (dim.HasField("dim_param") and dim.dim_param):
+                    continue
+                size = dimexpr.evaluate(dim.dim_param, fixed)
+                if size is not None:
+                    dim.dim_value = size
+                elif dimexpr.names(dim.dim_param) & fixed.keys():
+                    dim.Clear()
 
 
 def _known_versions() -> dict[str, int]:
