@@ -20,7 +20,7 @@ from analyzer.core.errors import UsageError, quote
 from analyzer.core.protowalk import iter_graphs
 from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
-from analyzer.view import dimexpr
+from analyzer.view.shapefold import fold_reshapes
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
 
@@ -78,6 +78,8 @@ def _substitute_declared_dims(model: ModelProto, fixed: Mapping[str, int]) -> No
     once the names they use are fixed: onnx's inference keeps a declared name over a number it
     could compute. A formula that uses a fixed name but cannot be evaluated is cleared, so the
     inference recomputes it."""
+    from analyzer.view import dimexpr  # noqa: PLC0415  (fractions: only with --input-shape)
+
     for graph in iter_graphs(model):
         for value in (*graph.input, *graph.output, *graph.value_info):
             if not value.type.HasField("tensor_type"):
@@ -290,7 +292,7 @@ def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
     """
     plain, warnings, ran = _run(model, data_prop=False)
     if not ran or not _propagates(model):
-        return plain, warnings
+        return _refold(model, plain, warnings, data_prop=False)
     long = next(_long_vectors(plain, declared_only=False), None)
     if long is not None:
         value, length = long
@@ -300,7 +302,18 @@ def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
         )
         return plain, warnings
     inferred, more, _ = _run(model, data_prop=True)
-    return inferred, more
+    return _refold(model, inferred, more, data_prop=True)
+
+
+def _refold(
+    model: ModelProto, inferred: ModelProto, warnings: list[str], data_prop: bool
+) -> tuple[ModelProto, list[str]]:
+    """One more pass when Reshape targets computed from shapes could be folded (see
+    shapefold); the first result stands if that pass fails."""
+    if not fold_reshapes(model, inferred):
+        return inferred, warnings
+    again, more, ran = _run(model, data_prop=data_prop)
+    return (again, more) if ran and not more else (inferred, warnings)
 
 
 SHAPE_TIMEOUT = 60.0

@@ -1,0 +1,179 @@
+"""Reshape targets computed from shapes, folded where onnx's data propagation gives up.
+
+torch's TorchScript exporter writes multi-head attention's split as
+`Reshape(x, Concat(Shape(x)[0], Shape(x)[1], heads, Cast(Shape(x)[2] / heads)))`. onnx's
+data propagation stops at the Cast (and at other ops), so the head dim stays unknown and with
+it every attention MatMul's MACs, even when the input is fixed. This pass evaluates such
+shape arithmetic over dims that are numbers or named symbols, then rewrites each Reshape whose
+output inference left unknown with a constant target: numbers where known, 0 (copy the input's
+dim) where the symbol is the input's dim at the same axis, -1 for at most one other. Runs in
+the inference child on its own copy of the model; only the shapes it yields are read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from onnx import (
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    TensorShapeProto,
+    helper,
+    numpy_helper,
+)
+
+Dim = int | str | None
+"""A dim: a size, the name of a dynamic one, or unknown."""
+Vector = tuple[Dim, ...]
+MAX_ELEMENTS = 64
+"""Longest integer tensor followed: shapes, not data."""
+INT_TYPES = frozenset({TensorProto.INT64, TensorProto.INT32})
+
+
+def _dims(graph: GraphProto) -> dict[str, Vector]:
+    """Declared or inferred dims of every value with a tensor type."""
+    found: dict[str, Vector] = {}
+    for value in (*graph.input, *graph.value_info, *graph.output):
+        kind = value.type.tensor_type
+        if value.type.HasField("tensor_type") and kind.HasField("shape"):
+            found[value.name] = tuple(map(_dim, kind.shape.dim))
+    return found
+
+
+def _dim(dim: TensorShapeProto.Dimension) -> Dim:
+    """A number, a declared name, or None (unset, or a name onnx made up: `unk__3`)."""
+    if dim.HasField("dim_value"):
+        return dim.dim_value
+    name = dim.dim_param
+    return None if not name or name.startswith("unk__") else name
+
+
+def _constant(tensor: TensorProto) -> tuple[Vector, bool] | None:
+    if tensor.data_type not in INT_TYPES or len(tensor.dims) > 1:
+        return None
+    if tensor.dims and tensor.dims[0] > MAX_ELEMENTS:
+        return None
+    try:
+        array = numpy_helper.to_array(tensor)
+    except Exception:
+        return None
+    return tuple(int(v) for v in array.reshape(-1)), array.ndim == 0
+
+
+def _arith(op: str) -> Callable[[Dim, Dim], Dim] | None:
+    def apply(a: Dim, b: Dim) -> Dim:
+        if isinstance(a, int) and isinstance(b, int):
+            if op == "Div":
+                return a // b if b and a >= 0 and b > 0 else None
+            return {"Add": a + b, "Sub": a - b, "Mul": a * b}[op]
+        if (op in ("Mul", "Div") and b == 1) or (op in ("Add", "Sub") and b == 0):
+            return a
+        if (op == "Mul" and a == 1) or (op == "Add" and a == 0):
+            return b
+        return None
+
+    return apply if op in ("Add", "Sub", "Mul", "Div") else None
+
+
+class _Folder:
+    def __init__(self, graph: GraphProto, dims: dict[str, Vector]) -> None:
+        self.dims = dims
+        self.values: dict[str, tuple[Vector, bool]] = {}
+        """name -> (elements, is a scalar)"""
+        for tensor in graph.initializer:
+            known = _constant(tensor)
+            if known is not None:
+                self.values[tensor.name] = known
+
+    def get(self, name: str) -> tuple[Vector, bool] | None:
+        return self.values.get(name)
+
+    def visit(self, node: NodeProto) -> None:
+        result = self._evaluate(node)
+        if result is not None and node.output and len(result[0]) <= MAX_ELEMENTS:
+            self.values[node.output[0]] = result
+
+    def _evaluate(self, node: NodeProto) -> tuple[Vector, bool] | None:
+        op = node.op_type
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if op == "Constant" and isinstance(attrs.get("value"), TensorProto):
+            return _constant(attrs["value"])
+        if op == "Shape" and node.input[0] in self.dims:
+            shape = self.dims[node.input[0]]
+            start, end = attrs.get("start", 0), attrs.get("end", len(shape))
+            return shape[slice(start, end)], False
+        inputs = [self.get(name) if name else None for name in node.input]
+        if not inputs or inputs[0] is None:
+            return None
+        (first, scalar) = inputs[0]
+        if op in ("Identity", "Cast"):
+            return first, scalar
+        if op == "Squeeze" and len(first) == 1:
+            return first, True
+        if op == "Unsqueeze" and scalar:
+            return first, False
+        if op == "Concat" and all(i is not None for i in inputs):
+            return tuple(d for i in inputs if i is not None for d in i[0]), False
+        if op == "Gather" and len(inputs) > 1 and inputs[1] is not None and not attrs.get("axis"):
+            picked = [first[i] if isinstance(i, int) and -len(first) <= i < len(first) else None
+                      for i in inputs[1][0]]  # fmt: skip
+            return tuple(picked), inputs[1][1]
+        apply = _arith(op)
+        if apply is not None and len(inputs) == 2 and inputs[1] is not None:
+            other, other_scalar = inputs[1]
+            if len(other) == 1 or len(other) == len(first):
+                pairs = zip(first, other * len(first) if len(other) == 1 else other, strict=True)
+                return tuple(apply(a, b) for a, b in pairs), scalar and other_scalar
+        return None
+
+
+def _target(node: NodeProto, wanted: Vector, input_dims: Vector | None) -> list[int] | None:
+    """A constant Reshape target for `wanted` (0 copies the input's dim, -1 infers one)."""
+    allow_zero = any(a.name == "allowzero" and a.i for a in node.attribute)
+    out: list[int] = []
+    for axis, dim in enumerate(wanted):
+        if isinstance(dim, int) and dim > 0:
+            out.append(dim)
+        elif (
+            dim is not None
+            and not allow_zero
+            and input_dims is not None
+            and axis < len(input_dims)
+            and input_dims[axis] == dim
+        ):
+            out.append(0)
+        else:
+            out.append(-1)
+    return out if out.count(-1) <= 1 else None
+
+
+def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
+    """Give Reshapes whose output `inferred` left partly unknown a constant target computed
+    from shapes, in place; returns how many were rewritten."""
+    dims = _dims(inferred.graph)
+    folder = _Folder(model.graph, dims)
+    rewritten = 0
+    for index, node in enumerate(model.graph.node):
+        folder.visit(node)
+        if node.op_type != "Reshape" or len(node.input) < 2 or not node.output:
+            continue
+        now = dims.get(node.output[0])
+        if now is not None and all(d is not None for d in now):
+            continue
+        known = folder.get(node.input[1])
+        if known is None or known[1]:
+            continue
+        target = _target(node, known[0], dims.get(node.input[0]))
+        if target is None or (now is not None and target.count(-1) >= now.count(None)):
+            continue
+        name = f"__shapefold_{index}"
+        model.graph.initializer.append(numpy_helper.from_array(np.array(target, np.int64), name))
+        node.input[1] = name
+        rewritten += 1
+    return rewritten
+
+
+__all__ = ["fold_reshapes"]
