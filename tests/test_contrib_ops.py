@@ -232,3 +232,21 @@ def test_blocked_layout_conv_from_the_level_99_optimizer(audit) -> None:
     assert report.totals.params == 16 * 3 * 8 * 8 + 16 + 16 * 16
     assert report.totals.macs.value == 16 * 4 * 4 * 3 * 8 * 8 + 16 * 16 * 16
     assert not report.warnings
+
+
+def test_qlinear_concat_keeps_shapes_for_the_matmul_after_it(audit) -> None:
+    """QOperator attention: two uint8 [2, 3, 8] halves joined by com.microsoft QLinearConcat
+    along the last axis, then QLinearMatMul with a uint8 [16, 4] weight: 2 x 3 x 4 outputs,
+    16 MACs each."""
+    scalar = {"s": np.float32(0.1), "z": np.uint8(0)}
+    inits = [numpy_helper.from_array(np.array(v), k) for k, v in scalar.items()]
+    inits.append(_t("w", (16, 4), np.uint8))
+    nodes = [
+        helper.make_node(
+            "QLinearConcat", ["s", "z", "a", "s", "z", "b", "s", "z"], ["c"], domain=MS, axis=-1
+        ),
+        helper.make_node("QLinearMatMul", ["c", "s", "z", "w", "s", "z", "s", "z"], ["y"]),
+    ]
+    inputs = [_vi("a", [2, 3, 8], TensorProto.UINT8), _vi("b", [2, 3, 8], TensorProto.UINT8)]
+    report = audit(_model(nodes, inputs, [_vi("y", None, TensorProto.UINT8)], inits))
+    assert report.totals.macs.value == 2 * 3 * 4 * 16

@@ -640,3 +640,51 @@ def test_rotary_inverse_frequencies_are_no_parameter(audit) -> None:
     assert report.totals.params == 16 * 16
     assert report.totals.other_constants >= 8
     assert [layer.op_type for layer in report.layers] == ["MatMul"]
+
+
+def test_transposed_copy_note_only_for_an_output_head(audit) -> None:
+    """An MLP up-projection [16, 100] beside a [100, 16] embedding is no copy of it (Whisper's
+    4 x d = vocab); the head that writes the logits, quantized or not, may be."""
+    model = with_weights(
+        H
+        + """g (int64[batch, seq] ids, float[100, 16] emb, float[16, 100] up,
+               float[100, 16] down, float[16, 100] head) => (float[batch, seq, 100] logits) {
+            h = Gather (emb, ids)
+            u = MatMul (h, up)
+            r = Relu (u)
+            d = MatMul (r, down)
+            logits = MatMul (d, head)
+        }""",
+        "emb", "up", "down", "head",
+    )  # fmt: skip
+    notes = [n for n in audit(model).notes if "transposed copy" in n]
+    assert len(notes) == 1 and "'head'" in notes[0]
+
+
+def test_rotary_caches_and_masks_cut_to_the_sequence_are_buffers(audit) -> None:
+    """LLaMA-style: cos_cached[:T] multiplies q, a [64, 64] causal mask[:T, :T] is added to
+    the scores: torch buffers, other constants. The q projection is the only parameter."""
+    model = with_weights(
+        H
+        + """g (float[batch, seq, 16] x, float[64, 16] cos_cached, float[64, 64] mask,
+               float[16, 16] wq) => (float[batch, seq, seq] scores) {
+            shape = Shape (x)
+            one = Constant <value = int64[1] {1}> ()
+            zero = Constant <value = int64[1] {0}> ()
+            seq = Gather (shape, one)
+            cos = Slice (cos_cached, zero, seq, zero)
+            q = MatMul (x, wq)
+            qr = Mul (q, cos)
+            axes = Constant <value = int64[2] {0, 1}> ()
+            ends = Concat <axis = 0> (seq, seq)
+            starts = Constant <value = int64[2] {0, 0}> ()
+            m = Slice (mask, starts, ends, axes)
+            k = Transpose <perm = [0, 2, 1]> (qr)
+            raw = MatMul (qr, k)
+            scores = Add (raw, m)
+        }""",
+        "cos_cached", "mask", "wq",
+    )  # fmt: skip
+    report = audit(model)
+    assert report.totals.params == 16 * 16
+    assert report.totals.other_constants >= 64 * 16 + 64 * 64

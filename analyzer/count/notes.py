@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from analyzer.core.results import LayerTally
 from analyzer.count.visitors.conv import FOLDED_NOTE
 from analyzer.count.visitors.norm import IDENTITY_NOTE
+from analyzer.view.model import ModelView
 
 SUMMARIES = {
     FOLDED_NOTE: (
@@ -30,8 +31,41 @@ def _shown(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
 
 
-def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
-    """Layer notes worth a line in the report, plus transposed copies of embedding tables."""
+TO_OUTPUT = frozenset(
+    {
+        "Add", "Mul", "Div", "Cast", "Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
+        "Flatten", "Softmax", "LogSoftmax", "Slice", "Gather", "DequantizeLinear",
+        "QuantizeLinear", "DynamicQuantizeLinear", "Sigmoid", "Tanh",
+    }
+)  # fmt: skip
+"""Ops between an output head and the graph's output: bias, scale, casts, reshapes, softmax."""
+MAX_HEAD_STEPS = 64
+
+
+def output_heads(view: ModelView) -> frozenset[str]:
+    """Nodes whose output reaches a graph output through TO_OUTPUT ops only: a language model's
+    head writes the logits, while an MLP's up-projection of the same shape feeds more layers."""
+    heads: set[str] = set()
+    for node in view.nodes:
+        frontier, steps = [o for o in node.outputs if o], 0
+        while frontier and steps < MAX_HEAD_STEPS:
+            value = frontier.pop()
+            steps += 1
+            if value in view.graph_outputs:
+                heads.add(node.name)
+                break
+            for index in view.consumers.get(value, ()):
+                user = view.nodes[index]
+                if user.op_type in TO_OUTPUT:
+                    frontier.extend(o for o in user.outputs if o)
+    return frozenset(heads)
+
+
+def exporter_notes(
+    layers: Iterable[LayerTally], heads: frozenset[str] | None = None
+) -> tuple[str, ...]:
+    """Layer notes worth a line in the report, plus transposed copies of embedding tables in
+    the output heads (`heads`; every dense layer when None), quantized ones included."""
     layers = tuple(layers)
     notes: list[str] = []
     for head, summary in SUMMARIES.items():
@@ -53,7 +87,7 @@ def exporter_notes(layers: Iterable[LayerTally]) -> tuple[str, ...]:
                 by_shape.setdefault((w.shape[1], w.shape[0]), set()).add(w.tensor)
     ordered = {shape: sorted(names) for shape, names in by_shape.items()}
     for layer in layers:
-        if layer.op_type not in ("MatMul", "Gemm"):
+        if layer.op_type == "Gather" or (heads is not None and layer.name not in heads):
             continue
         for weight in layer.weights:
             if weight.role != "weight" or len(weight.shape) != 2:

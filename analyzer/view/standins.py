@@ -97,6 +97,17 @@ def _replacement(
     if op in ("QLinearAdd", "QLinearMul") and len(node.input) > 3:
         standard = "Add" if op == "QLinearAdd" else "Mul"
         return [helper.make_node(standard, [first, node.input[3]], [out])]
+    if op == "QLinearConcat" and len(node.input) > 2:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        return [helper.make_node("Concat", list(node.input[2::3]), [out], axis=axis)]
+    if op == "QLinearWhere" and len(node.input) > 4:
+        return [helper.make_node("Where", [first, node.input[1], node.input[4]], [out])]
+    if op in ("QLinearAveragePool", "QLinearGlobalAveragePool"):
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.pop("channels_last", 0):
+            return None
+        standard = op.removeprefix("QLinear")
+        return [helper.make_node(standard, [first], [out], **attrs)]
     if op == "QGemm" and len(node.input) > 3:
         return _qgemm(node, index, graph, shapes)
     if op in ("EmbedLayerNormalization", "QEmbedLayerNormalization") and len(node.input) > 2:

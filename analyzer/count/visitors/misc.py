@@ -42,11 +42,36 @@ def gather(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
 
 @register("Slice", "Reshape", "Squeeze", "Unsqueeze", "Split")
 def table_view(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    """A stored table cut or reshaped to bounds read from the input's shape (GPT-2's and
-    Whisper's learned positions, `pos[:T]`): the table is this layer's parameter. With
-    constant bounds the op folds away and its consumer counts the table."""
-    if node.outputs and ctx.consts.is_table(node.outputs[0]):
-        yield ctx.layer(node, ctx.refs(node, 0, "table", "auto"))
+    """A stored table cut to bounds read from the input's shape, `table[:T]`. Added to the
+    activations it is a learned position table (Whisper's decoder, GPT-2-style models): this
+    layer's parameter. Multiplied in (rotary cos/sin caches), square (a causal mask) or used
+    any other way it is a buffer: other constants. With constant bounds the op folds away and
+    its consumer counts the table."""
+    if not node.outputs or not ctx.consts.is_table(node.outputs[0]):
+        return
+    table = ctx.view.stored.get(node.input(0))
+    square = table is not None and len(table.dims) == 2 and table.dims[0] == table.dims[1]
+    kind = "auto" if not square and _added_to_activations(node.outputs[0], ctx) else "other"
+    yield ctx.layer(node, ctx.refs(node, 0, "table", kind))
+
+
+CARRIES = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Cast", "Expand", "Transpose", "Identity"})
+"""Ops that carry a sliced table unchanged in kind to where it is used."""
+
+
+def _added_to_activations(value: str, ctx: Context) -> bool:
+    """Whether `value` reaches an Add through CARRIES ops only (a bounded walk)."""
+    frontier, seen = [value], 0
+    while frontier and seen < 32:
+        name = frontier.pop()
+        seen += 1
+        for index in ctx.view.consumers.get(name, ()):
+            user = ctx.view.nodes[index]
+            if user.op_type == "Add":
+                return True
+            if user.op_type in CARRIES:
+                frontier.extend(o for o in user.outputs if o)
+    return False
 
 
 @register("PRelu")
