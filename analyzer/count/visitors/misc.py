@@ -55,8 +55,14 @@ def table_view(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield ctx.layer(node, ctx.refs(node, 0, "table", kind))
 
 
-CARRIES = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Cast", "Expand", "Transpose", "Identity"})
-"""Ops that carry a sliced table unchanged in kind to where it is used."""
+CARRIES = frozenset(
+    {
+        "Unsqueeze", "Squeeze", "Reshape", "Cast", "Expand", "Transpose", "Identity",
+        "QuantizeLinear", "DequantizeLinear",
+    }
+)  # fmt: skip
+"""Ops that carry a sliced table unchanged in kind to where it is used (QDQ pairs included)."""
+ADDS = frozenset({"Add", "QLinearAdd"})
 
 
 def _added_to_activations(value: str, ctx: Context) -> bool:
@@ -67,7 +73,7 @@ def _added_to_activations(value: str, ctx: Context) -> bool:
         seen += 1
         for index in ctx.view.consumers.get(name, ()):
             user = ctx.view.nodes[index]
-            if user.op_type == "Add":
+            if user.op_type in ADDS:
                 return True
             if user.op_type in CARRIES:
                 frontier.extend(o for o in user.outputs if o)
