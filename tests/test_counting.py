@@ -688,3 +688,22 @@ def test_rotary_caches_and_masks_cut_to_the_sequence_are_buffers(audit) -> None:
     report = audit(model)
     assert report.totals.params == 16 * 16
     assert report.totals.other_constants >= 64 * 16 + 64 * 64
+
+
+@pytest.mark.parametrize("rewrite", ["FuseBatchNormIntoConv", ""])
+def test_batchnorm_folded_by_dynamo_is_noted_from_the_node_metadata(audit, rewrite) -> None:
+    """torch's dynamo exporter folds BatchNorm into the conv but keeps the conv's names
+    (c.weight, c.bias); the rewrite it applied is in the node's metadata."""
+    model = with_weights(
+        H
+        + """g (float[1, 1, 16] x, float[8, 1, 3] w, float[8] b) => (float[1, 8, 14] y) {
+            y = Conv (x, w, b)
+        }""",
+        "w", "b",
+    )  # fmt: skip
+    if rewrite:
+        entry = model.graph.node[0].metadata_props.add()
+        entry.key, entry.value = "pkg.onnxscript.rewriter.rule_name", rewrite
+    report = audit(model)
+    assert report.totals.params == 8 * 3 + 8
+    assert any("folded" in note for note in report.notes) == bool(rewrite)

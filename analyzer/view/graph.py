@@ -260,6 +260,7 @@ class _Builder:
                     attrs,
                     scope.prefix,
                     bool(pending),
+                    _rewrite(node) if node.metadata_props else "",
                 )
             )
             yield from pending
@@ -393,3 +394,10 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
         warnings=tuple(builder.warnings),
         small=builder.small,
     )
+
+
+REWRITE_KEY = "pkg.onnxscript.rewriter.rule_name"
+
+
+def _rewrite(node: NodeProto) -> str:
+    return next((p.value for p in node.metadata_props if p.key == REWRITE_KEY), "")[:200]

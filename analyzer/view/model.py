@@ -48,6 +48,9 @@ class NodeView:
     attrs: Mapping[str, Any]
     scope: str
     has_subgraphs: bool
+    rewrite: str = ""
+    """The graph rewrite that wrote this node, when the exporter says (torch's dynamo names the
+    onnxscript rule: `FuseBatchNormIntoConv`)."""
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value, or `default` when it is absent or of another kind than the

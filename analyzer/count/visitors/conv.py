@@ -21,9 +21,12 @@ FOLDED = re.compile(r"^onnx::Conv_\d+(_quantized)?$|batch_?norm|weight_bias$", r
 FOLDED_NOTE = "exporter-computed weights, BatchNormalization likely folded in"
 
 
-def folding_notes(refs: list[WeightRef]) -> list[str]:
-    """Exporters fold BatchNorm into the conv and rename what they computed; say so."""
+def folding_notes(refs: list[WeightRef], node: NodeView | None = None) -> list[str]:
+    """Exporters fold BatchNorm into the conv and rename what they computed, or (torch's
+    dynamo) keep the names and record the rewrite in the node's metadata; say so."""
     names = [r.tensor for r in refs if r.kind == "trainable" and FOLDED.search(r.tensor)]
+    if not names and node is not None and "BatchNorm" in node.rewrite:
+        names = [r.tensor for r in refs if r.kind == "trainable"]
     if not names:
         return []
     return [f"{FOLDED_NOTE} ({', '.join(names)})"]
@@ -49,7 +52,7 @@ def _conv(
     out = ctx.shape(node.outputs[0]) if node.outputs else None
     per_output: int | str = product(shape[1:]) if shape and len(shape) >= 3 else "?"
     macs = Poly.product([*dims(out), per_output])
-    yield ctx.layer(node, refs, macs, folding_notes(refs))
+    yield ctx.layer(node, refs, macs, folding_notes(refs, node))
 
 
 @register("Conv")
