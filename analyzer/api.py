@@ -6,6 +6,7 @@ import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 
 from onnx import ModelProto
 
@@ -18,7 +19,8 @@ from analyzer.count.weights import Constants
 from analyzer.read import loader
 from analyzer.read.functions import inline_local_functions
 from analyzer.read.order import sort_graphs
-from analyzer.rules import Options, Rule, RuleContext, run
+from analyzer.read.values.audit import inspect_values
+from analyzer.rules import Options, Rule, RuleContext, run, weight_checks
 from analyzer.view import shapes
 from analyzer.view.graph import build
 from analyzer.view.model import ModelView
@@ -35,18 +37,21 @@ def analyze(
     debug: list[str] | None = None,
     reader: str = "auto",
     sandbox: bool | None = None,
+    inspect_weights: bool = False,
 ) -> Report:
     """Analyse one model file. Raises AuditError (with the path filled in) when it cannot.
 
     `reader` picks how the file is read ("plain", "skeleton", or "auto" by size); the Report
     is the same either way. `sandbox` False runs shape inference in this process (default:
-    forked, unless ONNX_AUDIT_NO_SANDBOX=1), for debugging.
+    forked, unless ONNX_AUDIT_NO_SANDBOX=1), for debugging. `inspect_weights` also reads every
+    stored tensor's values, streamed (external data after the safety checks of
+    `read.external.checked_files`), into `Report.weights`; without it no weight byte is read.
     """
     try:
         with paused_gc():
             model = loader.load(path, reader)
             model, view, warnings = prepare(model, input_shapes or {}, sandbox)
-            return _analyze(
+            report = _analyze(
                 path,
                 model,
                 view,
@@ -58,10 +63,39 @@ def analyze(
                 rule_filter,
                 debug,
             )
+            return with_weights(path, model, view, report) if inspect_weights else report
     except AuditError as exc:
         if not exc.path:
             exc.path = str(path)
         raise
+
+
+def with_weights(
+    path: str | os.PathLike[str], model: ModelProto, view: ModelView, report: Report
+) -> Report:
+    """The report with every stored tensor's value statistics, each tied to the layers that
+    use it, and the weight checks' verdicts; tensors that could not be read become warnings."""
+    inspection = inspect_values(path, model)
+    users: dict[str, list[str]] = {}
+    for layer in report.layers:
+        for weight in layer.weights:
+            names = users.setdefault(weight.tensor, [])
+            if layer.name not in names:
+                names.append(layer.name)
+    tensors = tuple(
+        replace(stats, layers=tuple(users.get(stats.name, ()))) for stats in inspection.tensors
+    )
+    unread = [f"weights: tensor {t.name!r} not read: {t.reason}" for t in inspection.unread]
+    uses = weight_checks.weight_uses(report.layers, {node.name: node for node in view.nodes})
+    issues = tuple(map(weight_checks.as_issue, weight_checks.check_all(tensors, uses)))
+    return replace(
+        report,
+        weights=tensors,
+        unread_weights=inspection.unread,
+        weight_issues=issues,
+        warnings=tuple(dict.fromkeys((*report.warnings, *unread))),
+        settings=(*report.settings, ("inspect_weights", "true")),
+    )
 
 
 @contextmanager

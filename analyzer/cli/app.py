@@ -116,6 +116,7 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             rule_filter=enabled,
             debug=notes,
             sandbox=sandboxed,
+            inspect_weights=settings.inspect_weights,
         )
         report = replace(
             report,

@@ -136,6 +136,13 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--preview",), group="analysis", kind="flag", help="also run rules still in preview"
     ),
     Option(
+        flags=("--inspect-weights",),
+        group="analysis",
+        kind="flag",
+        help="also read every weight value (streamed, external data after safety checks): "
+        "NaN/Inf, zeros, fp16 range, duplicates",
+    ),
+    Option(
         flags=("--max-params",),
         group=POLICIES,
         parse=parse_size,
@@ -285,6 +292,7 @@ class Settings:
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     preview: bool = False
+    inspect_weights: bool = False
     max_params: int | None = None
     max_weight_bytes: int | None = None
     max_layer_params: int | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from analyzer.core.symbolic import Dim, Poly
+from analyzer.core.tensorstats import TensorStats, UnreadTensor, WeightIssue
 
 FORMAT_VERSION = 1
 """Version of the JSON report schema (docs/json-schema.md); bumped on incompatible change."""
@@ -184,6 +185,12 @@ class Report:
     settings: tuple[tuple[str, str], ...] = ()
     violations: tuple[Violation, ...] = ()
     verification: Verification | None = None
+    weights: tuple[TensorStats, ...] | None = None
+    """Per stored tensor value statistics (--inspect-weights); None when not inspected."""
+    unread_weights: tuple[UnreadTensor, ...] = ()
+    """Stored tensors --inspect-weights could not read, and why."""
+    weight_issues: tuple[WeightIssue, ...] = ()
+    """What the weight checks (ONX201-ONX205) found; to become Findings."""
     format_version: int = FORMAT_VERSION
 
 

@@ -3,13 +3,13 @@
 Before onnxruntime (or onnx-audit) reads a model's external data, `check_external_data_for_reading`
 checks every file: inside the model's folder, no symlink on the way, no hard link (onnxruntime
 follows those out of the folder), a regular file that holds the declared ranges, a total cap.
+The checks themselves live in the read stage (`analyzer.read.external.checked_files`), which
+`--inspect-weights` shares.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from onnx import ModelProto, TensorProto
@@ -18,94 +18,16 @@ from analyzer.core import dtypes
 from analyzer.core.errors import MissingExternalDataError, UnsafeExternalDataError
 from analyzer.core.protowalk import iter_tensors
 from analyzer.read import loader
-
-DEFAULT_MAX_EXTERNAL_BYTES = 64 * 2**30
-"""Cap on the external data bytes a model may ask us (or onnxruntime) to read."""
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-@dataclass(frozen=True, slots=True)
-class ExternalFile:
-    """One external data file that passed the reading-time checks."""
-
-    location: str
-    path: Path
-    size: int
-    device: int
-    inode: int
-
-
-def _lstat_chain(base: Path, location: str, model_path: str) -> os.stat_result:
-    """lstat each component from the model folder down to the file: no symlink anywhere."""
-    where = f"external data {location!r}"
-    current = base
-    info: os.stat_result | None = None
-    for part in Path(location).parts:
-        current = current / part
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            raise MissingExternalDataError(model_path, f"{where} does not exist") from None
-        except OSError as exc:
-            raise MissingExternalDataError(model_path, f"{where}: {exc.strerror}") from None
-        if stat.S_ISLNK(info.st_mode):
-            raise UnsafeExternalDataError(
-                model_path,
-                f"{where}: {str(current.relative_to(base))!r} is a symbolic link",
-                "copy the real files next to the model (cp -L) before running it",
-            )
-    if info is None:
-        raise UnsafeExternalDataError(model_path, "external tensor without a location")
-    return info
+from analyzer.read.external import (
+    DEFAULT_MAX_EXTERNAL_BYTES,
+    ExternalFile,
+    checked_files,
+    open_checked,
+)
 
 
 def _external_files(model: ModelProto, model_path: Path, max_bytes: int) -> dict[str, ExternalFile]:
-    path_text = str(model_path)
-    loader.check_external_data(model, model_path)  # inside the folder, no '..', ranges fit
-    try:
-        locations = loader.external_locations(model)
-    except UnsafeExternalDataError as exc:
-        raise UnsafeExternalDataError(path_text, exc.what) from None
-    if not locations:
-        return {}
-    if model_path.is_symlink():
-        raise UnsafeExternalDataError(
-            path_text,
-            "the model file is a symbolic link and its weights are external data",
-            "copy the model and its weight files into one folder (cp -L) first",
-        )
-    base = Path(os.path.abspath(model_path)).parent
-    found: dict[str, ExternalFile] = {}
-    total = 0
-    for location, ranges in locations.items():
-        where = f"external data {location!r}"
-        info = _lstat_chain(base, location, path_text)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeExternalDataError(path_text, f"{where} is not a regular file")
-        if info.st_nlink != 1:
-            raise UnsafeExternalDataError(
-                path_text,
-                f"{where} is a hard link ({info.st_nlink} names for one file)",
-                "hard links can point outside the model's folder; copy the file instead",
-            )
-        size = int(info.st_size)
-        for offset, length in ranges:
-            need = size - offset if length is None else length
-            if offset > size or offset + max(need, 0) > size:
-                raise UnsafeExternalDataError(
-                    path_text,
-                    f"{where}: range {offset:,}+{need:,} beyond its {size:,} bytes",
-                    "the weight file is truncated or belongs to another model",
-                )
-            total += max(need, 0)
-        if total > max_bytes:
-            raise UnsafeExternalDataError(
-                path_text,
-                f"external data totals over {max_bytes:,} bytes",
-                "raise the cap if the model is legitimate",
-            )
-        found[location] = ExternalFile(location, base / location, size, info.st_dev, info.st_ino)
-    return found
+    return checked_files(model, model_path, max_bytes)
 
 
 def check_external_data_for_reading(
@@ -160,13 +82,7 @@ def load_model_for_reading(
             location = info.get("location", "")
             checked = files[location]
             if location not in handles:
-                handle = os.open(checked.path, _OPEN_FLAGS)
-                handles[location] = handle
-                now = os.fstat(handle)
-                if (now.st_dev, now.st_ino, now.st_nlink) != (checked.device, checked.inode, 1):
-                    raise UnsafeExternalDataError(
-                        str(path), f"external data {location!r} changed while being read"
-                    )
+                handles[location] = open_checked(checked, str(path))
             offset = int(info.get("offset", "0") or 0)
             length = int(info["length"]) if info.get("length") else checked.size - offset
             data = _read_range(handles[location], offset, length)
@@ -186,3 +102,11 @@ def load_model_for_reading(
         for handle in handles.values():
             os.close(handle)
     return model
+
+
+__all__ = [
+    "DEFAULT_MAX_EXTERNAL_BYTES",
+    "ExternalFile",
+    "check_external_data_for_reading",
+    "load_model_for_reading",
+]

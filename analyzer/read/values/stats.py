@@ -9,47 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from analyzer.core.tensorstats import TensorStats
 from analyzer.read.values.decode import Array
 
 FP16_MAX = 65504.0
 FP16_MIN_NORMAL = 2.0**-14
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TensorStats:
-    """What the weight audit knows of one stored tensor's values."""
-
-    name: str
-    dtype: str
-    dims: tuple[int, ...]
-    location: str
-    """`embedded`, `typed` or the external data file's name."""
-    elements: int
-    minimum: float
-    maximum: float
-    mean: float
-    std: float
-    zeros: int
-    nans: int
-    infs: int
-    fp16_overflow: int
-    """Finite values with |w| > 65,504: float16 makes them Inf."""
-    fp16_underflow: int
-    """Non-zero values with |w| < 2**-14: float16 makes them subnormal or zero."""
-    digest: str
-    """sha256 of the stored bytes (hex): hashlib's fastest here with SHA-NI, 1.7 GB/s."""
-    zero_rows: int
-    """Slices along axis 0 that are all zero (output channels of a Conv, Gemm with transB)."""
-    zero_columns: int
-    """Slices along the last axis that are all zero (output features of a MatMul weight)."""
-
-    @property
-    def zero_fraction(self) -> float:
-        return self.zeros / self.elements if self.elements else 0.0
 
 
 class Accumulator:
@@ -140,7 +107,7 @@ class Accumulator:
         self.m2 += m2 + delta * delta * seen * good.size / total
         self.finite = total
 
-    def result(self, *, name: str, dtype: str, location: str) -> TensorStats:
+    def result(self, *, name: str, dtype: str, location: str, nbytes: int) -> TensorStats:
         finite = self.finite
         return TensorStats(
             name=name,
@@ -148,10 +115,11 @@ class Accumulator:
             dims=self.dims,
             location=location,
             elements=self.count,
-            minimum=self.minimum if finite else math.nan,
-            maximum=self.maximum if finite else math.nan,
-            mean=self.mean if finite else math.nan,
-            std=math.sqrt(self.m2 / finite) if finite else math.nan,
+            nbytes=nbytes,
+            minimum=self.minimum if finite else None,
+            maximum=self.maximum if finite else None,
+            mean=self.mean if finite else None,
+            std=math.sqrt(self.m2 / finite) if finite else None,
             zeros=self.zeros,
             nans=self.nans,
             infs=self.infs,

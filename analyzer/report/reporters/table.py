@@ -9,6 +9,7 @@ from analyzer.core.results import Finding, Report, Shape
 from analyzer.report.reporters import add_reporter
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
+from analyzer.report.reporters.weightview import weight_lines
 
 
 def human_bytes(count: int) -> str:
@@ -138,6 +139,8 @@ def render_table(report: Report) -> str:
     parts.append(_block(totals))
     if report.verification is not None:
         parts.append(_block(verification_lines(report)))
+    if report.weights is not None:
+        parts.append(_block(weight_lines(report)))
     if report.findings:
         lines = [f"Findings ({len(report.findings)}):"]
         for finding in report.findings:
