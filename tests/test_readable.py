@@ -335,3 +335,19 @@ def test_any_dim_name_parses_or_stays_whole(dim: str) -> None:
     aliases = al.Aliases()
     name = aliases.name(dim)
     assert name and aliases.name(dim) == name
+
+
+def test_dynamo_exports_group_by_the_module_path_in_node_metadata() -> None:
+    """torch's dynamo names nodes `node_Conv_93` and records the module in metadata
+    (`pkg.torch.onnx.name_scopes`). resnet_style (sample_models/exported/export_rules.py),
+    BatchNorm folded into each conv's bias: layer1 = two 3x3 32->32 convs, layer2 = 3x3
+    32->64, 3x3 64->64 and a 1x1 32->64 shortcut."""
+    from analyzer import analyze
+    from analyzer.report.reporters.modtree import module_records
+
+    report = analyze(SAMPLES / "exported" / "resnet_style.dynamo.onnx")
+    top = {tuple(r["path"]): r["params"] for r in module_records(report) if r["depth"] == 1}
+    assert top[("layer1",)] == 2 * (9 * 32 * 32 + 32)
+    assert top[("layer2",)] == (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (32 * 64 + 64)
+    assert top[("fc",)] == 64 * 10 + 10
+    assert sum(top.values()) == report.totals.params

@@ -49,6 +49,8 @@ class LayerTally:
     output_shapes: tuple[Shape | None, ...] = ()
     weights: tuple[WeightRef, ...] = ()
     notes: tuple[str, ...] = ()
+    module: str = ""
+    """The source module's path when the exporter records it apart from the node name."""
 
     @property
     def shared(self) -> bool:

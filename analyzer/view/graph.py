@@ -6,6 +6,7 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -260,7 +261,7 @@ class _Builder:
                     attrs,
                     scope.prefix,
                     bool(pending),
-                    _rewrite(node) if node.metadata_props else "",
+                    *(_provenance(node) if node.metadata_props else ("", "")),
                 )
             )
             yield from pending
@@ -397,7 +398,20 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
 
 
 REWRITE_KEY = "pkg.onnxscript.rewriter.rule_name"
+SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+MAX_METADATA = 2000
+"""Longest metadata value read (a hostile file's megabyte string is not parsed)."""
 
 
-def _rewrite(node: NodeProto) -> str:
-    return next((p.value for p in node.metadata_props if p.key == REWRITE_KEY), "")[:200]
+def _provenance(node: NodeProto) -> tuple[str, str]:
+    """(rewrite rule, module path) from torch dynamo's node metadata. Name scopes are written as
+    `['', 'layer2', 'layer2.short', 'layer2.short.1', 'conv2d_5']`: the module is the last scope
+    before the op's own name."""
+    rewrite = module = ""
+    for entry in node.metadata_props:
+        if entry.key == REWRITE_KEY:
+            rewrite = entry.value[:200]
+        elif entry.key == SCOPES_KEY and len(entry.value) <= MAX_METADATA:
+            scopes = re.findall(r"'([^']*)'", entry.value)
+            module = scopes[-2] if len(scopes) >= 3 else ""
+    return rewrite, module

@@ -51,6 +51,9 @@ class NodeView:
     rewrite: str = ""
     """The graph rewrite that wrote this node, when the exporter says (torch's dynamo names the
     onnxscript rule: `FuseBatchNormIntoConv`)."""
+    module: str = ""
+    """The source module's path when the exporter records it (torch's dynamo: `layer2.short.1`),
+    for exporters whose node names carry none (`node_Conv_101`)."""
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The attribute's value, or `default` when it is absent or of another kind than the

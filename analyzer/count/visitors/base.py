@@ -174,6 +174,7 @@ class Context:
         shapes = self.view.shapes
         return LayerTally(
             name=node.name,
+            module=node.module,
             op_type=node.op_type,
             domain=node.domain,
             params=trainable + non_trainable,

@@ -79,7 +79,7 @@ def build(layers: Sequence[LayerTally]) -> Module:
     """The module tree of the layers, children in order of first appearance."""
     root = Module(())
     for index, layer in enumerate(layers):
-        parts = split_name(layer.name)
+        parts = [*split_name(layer.module), layer.name] if layer.module else split_name(layer.name)
         node = root
         chain = [root]
         for part in parts[:-1]:
