@@ -52,7 +52,7 @@ class SeparableConv(Payload):
             ("separable", f"{self.depthwise_weights:,} + {self.pointwise_weights:,} = "
                           f"{self.separable_weights:,} weights + {self.depthwise_bias:,} + "
                           f"{self.pointwise_bias:,} bias   {per_position_sep:,} MACs per "
-                          "output position"),
+                          "position"),
             ("trade", f"{self.ratio:.1f}x fewer weights and MACs; MACs {self.conv_macs} -> "
                       f"{self.separable_macs} over {self.positions} positions"),
             ("drop-in", f"Conv({k}x{k}, group={c}, same stride and pads) -> Conv(1x1, {f})"),

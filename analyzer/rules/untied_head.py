@@ -41,7 +41,7 @@ class UntiedHead(Payload):
 
     def lines(self) -> tuple[tuple[str, str], ...]:
         v, d = self.vocab, self.dim
-        head = "x".join(map(str, self.head_shape))
+        head = ", ".join(map(str, self.head_shape))
         return (
             ("table", f"{self.table!r} [{v}, {d}] read by Gather {self.embedding_node!r}"),
             ("head", f"{self.head_weight!r} [{head}] stored apart: {v * d:,} weights"
