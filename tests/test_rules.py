@@ -168,3 +168,14 @@ def test_markdown_and_html_print_the_rules_lines() -> None:
     report = analyze(RULES / "ONX103" / "bad.onnx", rule_filter=lambda r: r.code == "ONX103")
     for fmt in ("markdown", "html", "table"):
         assert "--inspect-weights" in render(report, fmt)
+
+
+def test_separable_min_channels_and_rank_options(capsys: pytest.CaptureFixture[str]) -> None:
+    conv = str(RULES / "ONX102" / "bad.onnx")  # 64 input channels
+    main([conv, "--format", "json", "--separable-min-channels", "65"])
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    dense = str(RULES / "ONX104" / "bad.onnx")
+    main([dense, "--format", "json", "--rank", "8", "--select", "ONX104"])
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    # 256*8 + 8*512 = 2,048 + 4,096 = 6,144 weights instead of 131,072
+    assert (finding["detail"]["rank"], finding["params_saved"]) == (8, 131_072 - 6_144)
