@@ -32,6 +32,8 @@ def analyze(
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
     kernel: int = 3,
     min_ratio: float = 2.0,
+    separable_min_channels: int = 32,
+    rank: int | None = None,
     strict: bool = False,
     rule_filter: Callable[[Rule], bool] | None = None,
     debug: list[str] | None = None,
@@ -57,8 +59,12 @@ def analyze(
                 view,
                 warnings,
                 input_shapes or {},
-                kernel,
-                min_ratio,
+                Options(
+                    kernel=kernel,
+                    min_ratio=min_ratio,
+                    separable_min_channels=separable_min_channels,
+                    rank=rank,
+                ),
                 strict,
                 rule_filter,
                 debug,
@@ -147,8 +153,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     view: ModelView,
     warnings: list[str],
     input_shapes: Mapping[str, tuple[int, ...]],
-    kernel: int,
-    min_ratio: float,
+    options: Options,
     strict: bool,
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
@@ -164,11 +169,16 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         visitor = lookup(node.domain, node.op_type) or fallback
         tallies.extend(visitor(node, ctx))
     layers, totals = account(view, tallies)
-    options = Options(kernel=kernel, min_ratio=min_ratio)
     notes: list[str] = [] if debug is None else debug
-    rule_ctx = RuleContext(view, consts, {layer.name: layer for layer in layers}, options, notes)
+    by_name = {layer.name: layer for layer in layers}
+    rule_ctx = RuleContext(view, consts, by_name, options, notes, totals.params)
     findings = run(rule_ctx, rule_filter)
-    settings: tuple[tuple[str, str], ...] = (("kernel", str(kernel)), ("min_ratio", str(min_ratio)))
+    settings: tuple[tuple[str, str], ...] = (
+        ("kernel", str(options.kernel)),
+        ("min_ratio", str(options.min_ratio)),
+        ("separable_min_channels", str(options.separable_min_channels)),
+        ("rank", "auto" if options.rank is None else str(options.rank)),
+    )
     settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
     return Report(
         path=str(path),

@@ -3,6 +3,7 @@
     python sample_models/build_small.py
 
 Each model's expected counts are written in tests/test_samples.py by hand arithmetic.
+The other rules' samples come from sample_models/rules/build_rules.py.
 Models from real exporters live in sample_models/exported/ (their own scripts).
 """
 

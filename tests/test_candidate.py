@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +11,15 @@ import onnxruntime as ort  # the test extra installs it: a missing runtime must 
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer import analyze
 from analyzer.core.errors import UsageError
 from analyzer.runtime.candidate import RETRAIN_NOTE, emit_candidate
 from analyzer.runtime.surgery import PREFIX
+from tests.conftest import analyze_only
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
+
+analyze = partial(analyze_only, "ONX101")  # these tests are about ONX101 alone
 
 
 def _run(path: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple]:
@@ -133,7 +136,7 @@ def test_nhwc_matmul_with_bias_add(tmp_path: Path) -> None:
     )
     source = _save(model, tmp_path / "nhwc.onnx")
     (finding,) = analyze(source).findings
-    assert (finding.layout, finding.op_type) == ("NHWC", "MatMul")
+    assert (finding.detail.layout, finding.op_type) == ("NHWC", "MatMul")
     # conv 108 + 4 kept; dense 2,560 + 10 out; block 3*3*4*10 + 10 = 370 in
     _emit_and_check(source, tmp_path / "cand.onnx", 112 + 370)
     ops = [n.op_type for n in onnx.load(str(tmp_path / "cand.onnx")).graph.node]
@@ -151,7 +154,7 @@ def test_nhwc_graph_input_gets_a_transpose(tmp_path: Path) -> None:
         [_init("w", 16, 192), _init("b", 16)],
     )
     source = _save(model, tmp_path / "nhwc_input.onnx")
-    assert analyze(source).findings[0].layout == "NHWC"
+    assert analyze(source).findings[0].detail.layout == "NHWC"
     _emit_and_check(source, tmp_path / "cand.onnx", 3 * 3 * 3 * 16 + 16)
     ops = [n.op_type for n in onnx.load(str(tmp_path / "cand.onnx")).graph.node]
     assert ops == ["Transpose", "Conv", "GlobalAveragePool", "Flatten"]
@@ -171,7 +174,7 @@ def test_conv1d_uses_a_1d_conv(tmp_path: Path) -> None:
         [_init("cw", 6, 2, 3), _init("cb", 6), _init("w", 5, 192), _init("b", 5)],
     )
     source = _save(model, tmp_path / "conv1d.onnx")
-    assert analyze(source).findings[0].layout == "NCL"
+    assert analyze(source).findings[0].detail.layout == "NCL"
     # conv 36 + 6 kept; block 3*6*5 + 5 = 95
     _emit_and_check(source, tmp_path / "cand.onnx", 42 + 95)
     new_conv = next(
@@ -192,7 +195,7 @@ def test_image_input_gets_a_channel_axis(tmp_path: Path) -> None:
         [_init("w", 8, 144), _init("b", 8)],
     )
     source = _save(model, tmp_path / "image.onnx")
-    assert analyze(source).findings[0].layout == "image"
+    assert analyze(source).findings[0].detail.layout == "image"
     _emit_and_check(source, tmp_path / "cand.onnx", 9 * 8 + 8)
 
 

@@ -39,7 +39,7 @@ def test_json_round_trips(capsys) -> None:
     for name in ("seed_mlp", "tied_lm", "qdq_cnn", "tiny_transformer"):
         code, out, _ = run(capsys, str(SAMPLES / f"{name}.onnx"), "--format", "json")
         data = json.loads(out)
-        assert code == 0 and data["format_version"] == 1
+        assert code == 0 and data["format_version"] == 2
         report = report_from_data(data)
         assert json.loads(json.dumps(data)) == data
         from analyzer.report.serialize import to_data
@@ -56,12 +56,15 @@ def test_json_holds_totals_layers_findings(capsys) -> None:
     assert data["totals"]["params"] == 3232
     assert data["layers"][0]["name"] == "dense"
     assert data["layers"][0]["macs"] == "3,200·N"
-    (finding,) = data["findings"]
-    assert (finding["code"], finding["dense_weights"], finding["conv_weights"]) == (
+    finding, dominant = data["findings"]
+    detail = finding["detail"]
+    assert (finding["code"], detail["dense_weights"], detail["conv_weights"]) == (
         "ONX101",
         3200,
         288,
     )
+    assert finding["params_saved"] == 3200 - 288
+    assert dominant["code"] == "ONX104"  # the one Gemm holds all 3,232 parameters
 
 
 def test_input_shape_fixes_dynamic_batch(capsys) -> None:

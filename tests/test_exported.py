@@ -15,7 +15,7 @@ import pytest
 from onnx import numpy_helper
 
 from analyzer import analyze
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, analyze_only
 
 EXPORTED = SAMPLES / "exported"
 MANIFEST = json.loads((EXPORTED / "manifest.json").read_text(encoding="utf-8"))["models"]
@@ -96,7 +96,7 @@ def test_totals_equal_the_frameworks_count(entry: dict[str, str]) -> None:
 @pytest.mark.parametrize("entry", MANIFEST, ids=lambda e: e["onnx"])
 def test_flagged_layers_are_exactly_the_dense_on_spatial_ones(entry: dict[str, str]) -> None:
     data = counts(entry)
-    report = analyze(EXPORTED / entry["onnx"], strict=True)
+    report = analyze_only("ONX101", EXPORTED / entry["onnx"], strict=True)
     layers = {layer.name: layer for layer in report.layers}
     flagged = {
         w.tensor for f in report.findings for w in layers[f.node].weights if w.role == "weight"
@@ -107,9 +107,9 @@ def test_flagged_layers_are_exactly_the_dense_on_spatial_ones(entry: dict[str, s
         weight = next(w.tensor for w in layers[finding.node].weights if w.role == "weight")
         shape = shapes[weight]  # type: ignore[index]
         spatial = (shape["H"], shape["W"]) if "H" in shape else (shape["L"],)
-        assert finding.spatial == spatial and finding.units == shape["units"]
+        assert finding.detail.spatial == spatial and finding.detail.units == shape["units"]
         if "C" in shape:
-            assert finding.channels == shape["C"]
+            assert finding.detail.channels == shape["C"]
 
 
 @pytest.mark.parametrize(

@@ -232,4 +232,4 @@ def test_diff_page_shows_before_and_after(tmp_path: Path) -> None:
     chart = re.search(r'<svg id="module-chart".*?</svg>', page, re.S)
     assert chart is not None
     assert chart.group(0).count('class="old bar"') == chart.group(0).count('class="p bar"') == 2
-    assert "Fixed findings (1)" in page and "ONX101" in page
+    assert "Fixed findings (2)" in page and "ONX101" in page and "ONX104" in page

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer import analyze
-from tests.conftest import SAMPLES
+from analyzer import Report
+from tests.conftest import SAMPLES, analyze_only
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
+
+analyze = partial(analyze_only, "ONX101")  # these tests are about ONX101 alone
+
+
+@pytest.fixture
+def audit(audit: Callable[..., Report]) -> Callable[..., Report]:
+    """The shared fixture with ONX101 alone enabled."""
+    return partial(audit, rule_filter=lambda rule: rule.code == "ONX101")
 
 
 def weights(name: str, *shape: int) -> onnx.TensorProto:
@@ -39,23 +50,24 @@ def vi(name: str, *shape: int | str) -> onnx.ValueInfoProto:
 def test_seed_numbers_exactly() -> None:
     (finding,) = analyze(SAMPLES / "seed_mlp.onnx", strict=True).findings
     assert finding.code == "ONX101"
-    assert finding.dense_weights == 100 * 32 == 3200
-    assert finding.conv_weights == 9 * 32 == 288
-    assert round(finding.ratio, 1) == 11.1
-    assert finding.dense_macs == 3200
-    assert finding.conv_macs == 9 * 32 * 100 == 28800
-    assert (finding.channels, finding.spatial) == (1, (10, 10))
-    assert finding.dense_bias == 32 and finding.conv_bias == 32
+    assert finding.detail.dense_weights == 100 * 32 == 3200
+    assert finding.detail.conv_weights == 9 * 32 == 288
+    assert round(finding.detail.ratio, 1) == 11.1
+    assert finding.detail.dense_macs == 3200
+    assert finding.detail.conv_macs == 9 * 32 * 100 == 28800
+    assert (finding.detail.channels, finding.detail.spatial) == (1, (10, 10))
+    assert finding.detail.dense_bias == 32 and finding.detail.conv_bias == 32
     assert (
-        "Conv(3x3, 32 filters" in finding.replacement and "GlobalAveragePool" in finding.replacement
+        "Conv(3x3, 32 filters" in finding.detail.replacement
+        and "GlobalAveragePool" in finding.detail.replacement
     )
     assert "retrain" in finding.message
 
 
 def test_kernel_option_changes_the_alternative() -> None:
     (finding,) = analyze(SAMPLES / "seed_mlp.onnx", kernel=5).findings
-    assert finding.conv_weights == 25 * 32
-    assert finding.conv_macs == 25 * 32 * 100
+    assert finding.detail.conv_weights == 25 * 32
+    assert finding.detail.conv_macs == 25 * 32 * 100
 
 
 def test_min_ratio_suppresses_weak_cases() -> None:
@@ -82,14 +94,19 @@ def test_conv_feature_map_through_relu_and_reshape(audit) -> None:
         ],
     )
     (finding,) = audit(model).findings
-    assert (finding.node, finding.layout, finding.channels, finding.spatial) == (
+    assert (
+        finding.node,
+        finding.detail.layout,
+        finding.detail.channels,
+        finding.detail.spatial,
+    ) == (
         "head",
         "NCHW",
         4,
         (6, 6),
     )
-    assert finding.dense_weights == 1440 and finding.dense_bias == 10
-    assert finding.conv_weights == 9 * 4 * 10
+    assert finding.detail.dense_weights == 1440 and finding.detail.dense_bias == 10
+    assert finding.detail.conv_weights == 9 * 4 * 10
     assert finding.confidence == "high"
 
 
@@ -106,7 +123,12 @@ def test_nhwc_transpose_before_flatten_keras_style(audit) -> None:
         [weights("cw", 8, 2, 3, 3), ints("shape", [-1, 10 * 8 * 8]), weights("w", 640, 16)],
     )
     (finding,) = audit(model).findings
-    assert (finding.layout, finding.channels, finding.spatial) == ("NHWC", 8, (10, 8))
+    d = finding.detail
+    assert (d.layout, d.channels, d.spatial) == (
+        "NHWC",
+        8,
+        (10, 8),
+    )
 
 
 def test_conv1d_gives_a_one_dimensional_alternative(audit) -> None:
@@ -120,9 +142,14 @@ def test_conv1d_gives_a_one_dimensional_alternative(audit) -> None:
         [weights("cw", 8, 1, 5), weights("w", 12, 8 * 96)],
     )
     (finding,) = audit(model).findings
-    assert (finding.layout, finding.channels, finding.spatial) == ("NCL", 8, (96,))
-    assert finding.conv_weights == 3 * 8 * 12  # k taps, not k x k
-    assert finding.conv_macs == 3 * 8 * 12 * 96
+    d = finding.detail
+    assert (d.layout, d.channels, d.spatial) == (
+        "NCL",
+        8,
+        (96,),
+    )
+    assert finding.detail.conv_weights == 3 * 8 * 12  # k taps, not k x k
+    assert finding.detail.conv_macs == 3 * 8 * 12 * 96
 
 
 @pytest.mark.parametrize("axes", ["input", "attribute", "none"])
@@ -151,9 +178,14 @@ def test_keras_conv1d_squeezed_then_channels_last(audit, axes) -> None:
         model.opset_import[0].version = 11
         model.graph.node[0].CopyFrom(helper.make_node("Unsqueeze", ["x"], ["u"], axes=[2]))
     (finding,) = audit(model).findings
-    assert (finding.layout, finding.channels, finding.spatial) == ("NLC", 10, (18,))
-    assert finding.conv_weights == 3 * 10 * 7
-    assert finding.conv_macs == 3 * 10 * 7 * 18
+    d = finding.detail
+    assert (d.layout, d.channels, d.spatial) == (
+        "NLC",
+        10,
+        (18,),
+    )
+    assert finding.detail.conv_weights == 3 * 10 * 7
+    assert finding.detail.conv_macs == 3 * 10 * 7 * 18
 
 
 def test_raw_image_inputs_count_as_spatial(audit) -> None:
@@ -168,7 +200,7 @@ def test_raw_image_inputs_count_as_spatial(audit) -> None:
             [weights("w", 64, 784)],
         )
         (finding,) = audit(model).findings
-        assert (finding.channels, finding.spatial) == (1, (28, 28))
+        assert (finding.detail.channels, finding.detail.spatial) == (1, (28, 28))
 
 
 def test_text_recognizer_matmul_over_channels_is_not_flagged(audit) -> None:
@@ -217,7 +249,7 @@ def test_dynamic_spatial_dims_are_not_guessed(audit) -> None:
     )
     assert audit(model).findings == ()
     fixed = audit(model, input_shapes={"x": (1, 3, 8, 8)})
-    assert [(f.channels, f.spatial) for f in fixed.findings] == [(4, (6, 6))]
+    assert [(f.detail.channels, f.detail.spatial) for f in fixed.findings] == [(4, (6, 6))]
 
 
 def test_decomposed_pooling_still_reads_as_a_feature_map(audit) -> None:
@@ -241,7 +273,12 @@ def test_decomposed_pooling_still_reads_as_a_feature_map(audit) -> None:
     )  # fmt: skip
     report = audit(model)
     (finding,) = report.findings
-    assert (finding.channels, finding.spatial, finding.confidence) == (8, (6, 12), "medium")
+    d = finding.detail
+    assert (d.channels, d.spatial, finding.confidence) == (
+        8,
+        (6, 12),
+        "medium",
+    )
     # the 6x12 divisor table is a pooling constant, not a parameter
     assert report.totals.params == 8 * 27 + 10 * 8 * 72 + 10
     assert report.totals.other_constants == 6 + 6 + 72

@@ -47,7 +47,9 @@ def test_counts_ignore_node_names_and_order(tmp_path_factory, name: str, seed) -
         layer.params for layer in before.layers
     )
     assert len(after.findings) == len(before.findings)
-    assert [f.dense_weights for f in after.findings] == [f.dense_weights for f in before.findings]
+    assert [f.detail.dense_weights for f in after.findings] == [
+        f.detail.dense_weights for f in before.findings
+    ]
 
 
 @settings(max_examples=len(MODELS), deadline=None, derandomize=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from analyzer import analyze
 from analyzer.core.errors import MissingExternalDataError, UnsafeExternalDataError
 from analyzer.runtime import pricing, reading
 from analyzer.runtime import verify as runtime
+from tests.conftest import analyze_only
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
@@ -297,7 +299,7 @@ def test_truncated_external_data_is_refused(tmp_path: Path) -> None:
 
 
 def test_pricing_fills_both_latencies() -> None:
-    report = analyze(SAMPLES / "seed_mlp.onnx")
+    report = analyze_only("ONX101", SAMPLES / "seed_mlp.onnx")
     priced = pricing.price_findings(report, batch=4, budget_s=0.01)
     (finding,) = priced.findings
     price = finding.pricing
@@ -315,7 +317,7 @@ def test_pricing_fills_both_latencies() -> None:
 @pytest.mark.parametrize("kernel", [3, 2])
 def test_priced_models_agree_in_output_shape(sample: str, kernel: int) -> None:
     ort = runtime.import_onnxruntime()
-    (finding,) = analyze(SAMPLES / sample, kernel=kernel).findings
+    (finding,) = analyze_only("ONX101", SAMPLES / sample, kernel=kernel).findings
     dense = ort.InferenceSession(pricing.dense_model(finding), providers=["CPUExecutionProvider"])
     conv = ort.InferenceSession(
         pricing.conv_block_model(finding), providers=["CPUExecutionProvider"]
@@ -325,7 +327,7 @@ def test_priced_models_agree_in_output_shape(sample: str, kernel: int) -> None:
     for session in (dense, conv):
         dims = [batch if isinstance(d, str) else d for d in session.get_inputs()[0].shape]
         (out,) = session.run(None, {"x": rng.standard_normal(dims).astype(np.float32)})
-        assert out.shape == (batch, finding.units)
+        assert out.shape == (batch, finding.detail.units)
 
 
 @pytest.mark.parametrize(
@@ -340,18 +342,17 @@ def test_priced_models_agree_in_output_shape(sample: str, kernel: int) -> None:
 def test_priced_models_follow_the_layout(
     layout: str, channels: int, spatial: tuple[int, ...], dense_input: list[int]
 ) -> None:
-    base = analyze(SAMPLES / "seed_mlp.onnx").findings[0]
+    base = analyze_only("ONX101", SAMPLES / "seed_mlp.onnx").findings[0]
     features = channels * int(np.prod(spatial))
-    finding = base.__class__(
-        **{
-            **{name: getattr(base, name) for name in base.__dataclass_fields__},
-            "layout": layout,
-            "channels": channels,
-            "spatial": spatial,
-            "in_features": features,
-            "units": 5,
-        }
+    detail = dataclasses.replace(
+        base.detail,
+        layout=layout,
+        channels=channels,
+        spatial=spatial,
+        in_features=features,
+        units=5,
     )
+    finding = dataclasses.replace(base, detail=detail)
     dense = onnx.load_from_string(pricing.dense_model(finding))
     dims = [d.dim_value for d in dense.graph.input[0].type.tensor_type.shape.dim[1:]]
     assert dims == dense_input

@@ -28,6 +28,7 @@ from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import render
 from analyzer.report.reporters.modtree import module_records
 from analyzer.report.serialize import dumps, encode, to_data
+from analyzer.rules.dense_on_spatial import DenseOnSpatial
 from tests.conftest import ROOT, SAMPLES
 
 MODELS = sorted(p.relative_to(ROOT).as_posix() for p in SAMPLES.rglob("*.onnx"))
@@ -90,20 +91,24 @@ def odd_report(text: str, number: float, macs: Poly) -> Report:
         op_type="MatMul",
         message=text + " \u00e9\u4e2d",
         confidence="high",
-        layout="NCHW",
-        channels=3,
-        spatial=(2, 2),
-        in_features=12,
-        units=4,
-        dense_weights=48,
-        dense_bias=4,
-        kernel=1,
-        conv_weights=12,
-        conv_bias=4,
-        ratio=number,
-        dense_macs=48,
-        conv_macs=12,
-        replacement=text,
+        params_saved=36,
+        macs_delta=macs,
+        detail=DenseOnSpatial(
+            layout="NCHW",
+            channels=3,
+            spatial=(2, 2),
+            in_features=12,
+            units=4,
+            dense_weights=48,
+            dense_bias=4,
+            kernel=1,
+            conv_weights=12,
+            conv_bias=4,
+            ratio=number,
+            dense_macs=48,
+            conv_macs=12,
+            replacement=text,
+        ),
         pricing=Pricing(
             batch=1,
             dense_ms=number,

@@ -113,6 +113,8 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             input_shapes=settings.input_shape,
             kernel=settings.kernel,
             min_ratio=settings.min_ratio,
+            separable_min_channels=settings.separable_min_channels,
+            rank=settings.rank,
             rule_filter=enabled,
             debug=notes,
             sandbox=sandboxed,

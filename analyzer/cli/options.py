@@ -117,6 +117,18 @@ OPTIONS: tuple[Option, ...] = (
         help="flag when dense/conv weights >= this (default 2)",
     ),
     Option(
+        flags=("--separable-min-channels",),
+        group="analysis",
+        parse=_positive_int,
+        help="ONX102: only convs with at least this many input channels (default 32)",
+    ),
+    Option(
+        flags=("--rank",),
+        group="analysis",
+        parse=_positive_int,
+        help="ONX104: rank of the suggested factorisation (default: the largest saving 4x)",
+    ),
+    Option(
         flags=("--select",),
         group="analysis",
         kind="many",
@@ -289,6 +301,8 @@ class Settings:
     input_shape: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     kernel: int = 3
     min_ratio: float = 2.0
+    separable_min_channels: int = 32
+    rank: int | None = None
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     preview: bool = False

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 from analyzer.core.symbolic import Dim, Poly
 from analyzer.core.tensorstats import TensorStats, UnreadTensor, WeightIssue
 
-FORMAT_VERSION = 1
-"""Version of the JSON report schema (docs/json-schema.md); bumped on incompatible change."""
+FORMAT_VERSION = 2
+"""Version of the JSON report schema (docs/json-report.md); bumped on incompatible change."""
 
 Shape = tuple[Dim, ...]
 
@@ -100,8 +103,70 @@ class Pricing:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Side:
+    """One side of a finding's trade (as is, or the suggested structure), for tables and charts."""
+
+    label: str
+    weights: int
+    bias: int
+    macs: Poly
+
+
+class Payload:
+    """What one rule knows about one finding, beyond the common core: a frozen dataclass per
+    rule, registered by code with `payload(code)`, so JSON reads it back typed. Reporters print
+    only what these methods give them, so they never need to know a rule."""
+
+    __slots__ = ()
+
+    def summary(self) -> str:
+        """A few words after the op type in a finding's heading (`100 -> 32`)."""
+        return ""
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        """(label, text) detail lines for table, markdown and HTML, in reading order."""
+        return ()
+
+    def sides(self) -> tuple[Side, ...]:
+        """The trade: the layer as is first, then the suggested structure."""
+        return ()
+
+    def properties(self) -> dict[str, object]:
+        """SARIF result properties (camelCase, JSON-ready values)."""
+        return {}
+
+
+def finite(value: float) -> float | None:
+    """A float for JSON, which has no NaN or infinity: those become null."""
+    return value if math.isfinite(value) else None
+
+
+PAYLOADS: dict[str, type[Payload]] = {}
+P = TypeVar("P", bound=type[Payload])
+"""Rule code -> its payload class; filled as the rule modules are imported."""
+
+
+def payload(code: str) -> Callable[[P], P]:
+    """Class decorator: register a rule's payload class under its code (one per code)."""
+
+    def register(cls: P) -> P:
+        if PAYLOADS.get(code, cls) is not cls:
+            raise ValueError(f"payload for {code} registered twice")
+        PAYLOADS[code] = cls
+        return cls
+
+    return register
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
-    """One rule's verdict on one node, with every number behind it."""
+    """One rule's verdict on one node: a common core every reporter reads, and the rule's own
+    typed `detail`.
+
+    `params_saved` counts weights (biases are listed apart in the detail); `macs_delta` is the
+    change in MACs the suggestion brings (negative when it also saves computation), symbolic
+    when a dim is dynamic.
+    """
 
     code: str
     rule: str
@@ -109,20 +174,12 @@ class Finding:
     op_type: str
     message: str
     confidence: str
-    layout: str
-    channels: int
-    spatial: tuple[int, ...]
-    in_features: int
-    units: int
-    dense_weights: int
-    dense_bias: int
-    kernel: int
-    conv_weights: int
-    conv_bias: int
-    ratio: float
-    dense_macs: int
-    conv_macs: int
-    replacement: str
+    """high | medium | low"""
+    severity: str = "warning"
+    """warning | note (SARIF levels)"""
+    params_saved: int = 0
+    macs_delta: Poly = field(default_factory=Poly)
+    detail: Payload | None = None
     pricing: Pricing | None = None
 
 

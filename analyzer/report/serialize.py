@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import Any
 
-from analyzer.core.results import FORMAT_VERSION, Report
+import analyzer.rules  # noqa: F401  (each rule module registers its payload class)
+from analyzer.core.results import FORMAT_VERSION, PAYLOADS, Finding, Report
 from analyzer.core.symbolic import Poly
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -162,10 +163,20 @@ def _decode(tp: Any, value: Any) -> Any:
         unknown = set(value) - names
         if unknown:
             raise ValueError(f"unknown fields for {tp.__name__}: {sorted(unknown)}")
+        if tp is Finding and value.get("detail") is not None:
+            hints = {**hints, "detail": _payload_class(value.get("code"))}
         return tp(**{k: _decode(hints[k], v) for k, v in value.items()})
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def _payload_class(code: Any) -> type:
+    """The finding's payload class, chosen by its rule code (the discriminator)."""
+    cls = PAYLOADS.get(code) if isinstance(code, str) else None
+    if cls is None:
+        raise ValueError(f"finding of unknown rule {code!r}: its detail cannot be read")
+    return cls
 
 
 def report_from_data(data: dict[str, Any]) -> Report:

@@ -12,8 +12,13 @@ from analyzer.view.model import ModelView
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
+    """What the rules are told: --kernel and --min-ratio (ONX101, ONX102),
+    --separable-min-channels (ONX102), --rank (ONX104; None: the largest 4x-saving rank)."""
+
     kernel: int = 3
     min_ratio: float = 2.0
+    separable_min_channels: int = 32
+    rank: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,8 @@ class RuleContext:
     layers: Mapping[str, LayerTally]
     options: Options
     debug: list[str]
+    total_params: int = 0
+    """The model's parameters, each stored tensor once (ONX104's share is of this)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

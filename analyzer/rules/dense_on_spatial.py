@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding
+from analyzer.core.results import Finding, Payload, Side, finite, payload
+from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.view.model import NodeView
 
@@ -43,6 +44,79 @@ SPATIAL_OPS: Final = frozenset(
     }
 )  # fmt: skip
 MAX_STEPS: Final = 256
+CODE: Final = "ONX101"
+
+
+@payload(CODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DenseOnSpatial(Payload):
+    """Both sides of the trade: the dense layer as is and the suggested conv (MACs per sample).
+
+    The candidate writer and the pricer rebuild the conv from these fields."""
+
+    layout: str
+    """NCHW | NHWC | NCL | NLC | image"""
+    channels: int
+    spatial: tuple[int, ...]
+    in_features: int
+    units: int
+    dense_weights: int
+    dense_bias: int
+    kernel: int
+    conv_weights: int
+    conv_bias: int
+    ratio: float
+    dense_macs: int
+    conv_macs: int
+    replacement: str
+
+    def summary(self) -> str:
+        return f"{self.in_features:,} -> {self.units:,}"
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        window = "x".join([str(self.kernel)] * len(self.spatial))
+        spatial = "x".join(str(d) for d in self.spatial)
+        ratio_macs = self.conv_macs / self.dense_macs if self.dense_macs else 0.0
+        plural = "s" if self.channels != 1 else ""
+        return (
+            ("input", f"flattened {self.channels} channel{plural} x {spatial} positions "
+                      f"({self.layout})"),
+            ("dense", f"{self.dense_weights:,} weights + {self.dense_bias:,} bias"
+                      f"   {self.dense_macs:,} MACs"),
+            (f"conv {window}", f"{self.conv_weights:,} weights + {self.conv_bias:,} bias"
+                               f"   {self.conv_macs:,} MACs ({self.units:,} filters)"),
+            ("trade", f"{self.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs "
+                      "(per sample)"),
+            ("drop-in", self.replacement),
+            ("note", "an architectural change: the replacement must be retrained"),
+        )  # fmt: skip
+
+    def sides(self) -> tuple[Side, ...]:
+        window = "x".join([str(self.kernel)] * max(1, len(self.spatial)))
+        return (
+            Side(label="dense (as is)", weights=self.dense_weights, bias=self.dense_bias,
+                 macs=Poly.of(self.dense_macs)),
+            Side(label=f"conv {window}, {self.units:,} filters", weights=self.conv_weights,
+                 bias=self.conv_bias, macs=Poly.of(self.conv_macs)),
+        )  # fmt: skip
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "layout": self.layout,
+            "channels": self.channels,
+            "spatial": list(self.spatial),
+            "inFeatures": self.in_features,
+            "units": self.units,
+            "denseWeights": self.dense_weights,
+            "denseBias": self.dense_bias,
+            "kernel": self.kernel,
+            "convWeights": self.conv_weights,
+            "convBias": self.conv_bias,
+            "ratio": finite(self.ratio),
+            "denseMacs": self.dense_macs,
+            "convMacs": self.conv_macs,
+            "replacement": self.replacement,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,32 +406,49 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             "an architectural change that needs retraining, not an equivalent rewrite"
         )
         yield Finding(
-            code=DENSE_ON_SPATIAL.code,
+            code=CODE,
             rule=DENSE_ON_SPATIAL.name,
             node=node.name,
             op_type=node.op_type,
             message=message,
             confidence=found.confidence,
-            layout=found.layout,
-            channels=found.channels,
-            spatial=found.spatial,
-            in_features=k,
-            units=units,
-            dense_weights=dense_weights,
-            dense_bias=bias,
-            kernel=kernel,
-            conv_weights=conv_weights,
-            conv_bias=units,
-            ratio=round(ratio, 4),
-            dense_macs=dense_macs,
-            conv_macs=conv_macs,
-            replacement=replacement,
+            params_saved=dense_weights - conv_weights,
+            macs_delta=_rows(data, ctx) * Poly.of(conv_macs - dense_macs),
+            detail=DenseOnSpatial(
+                layout=found.layout,
+                channels=found.channels,
+                spatial=found.spatial,
+                in_features=k,
+                units=units,
+                dense_weights=dense_weights,
+                dense_bias=bias,
+                kernel=kernel,
+                conv_weights=conv_weights,
+                conv_bias=units,
+                ratio=round(ratio, 4),
+                dense_macs=dense_macs,
+                conv_macs=conv_macs,
+                replacement=replacement,
+            ),
         )
+
+
+def _rows(data: str, ctx: RuleContext) -> Poly:
+    """Rows a dense layer multiplies (the batch, symbolic when dynamic); 1 when unknown."""
+    shape = ctx.view.shape(data)
+    return Poly.product(shape[:-1]) if shape else Poly.of(1)
+
+
+def detail(finding: Finding) -> DenseOnSpatial:
+    """ONX101's payload of a finding (the runtime's candidate writer and pricer read it)."""
+    if not isinstance(finding.detail, DenseOnSpatial):
+        raise TypeError(f"{finding.code} on {finding.node!r} is not an ONX101 finding")
+    return finding.detail
 
 
 DENSE_ON_SPATIAL: Final = add_rule(
     Rule(
-        code="ONX101",
+        code=CODE,
         name="dense-on-spatial-input",
         summary=(
             "A dense layer reads a flattened feature map; a convolution needs far fewer weights."

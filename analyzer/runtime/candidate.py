@@ -135,7 +135,7 @@ def _plan(
     refused = _refused(finding, node, report, main_outputs)
     if refused is not None:
         return refused
-    ctx = RuleContext(view, consts, {}, Options(kernel=finding.kernel), [])
+    ctx = RuleContext(view, consts, {}, Options(kernel=onx101.detail(finding).kernel), [])
     matched = _matched(finding, node, ctx)
     if isinstance(matched, str):
         return matched
@@ -164,8 +164,9 @@ def _refused(
     if (node.domain, node.op_type) not in REPLACEABLE:
         op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
         return f"{op} is fused or quantized: emit the candidate from the float model"
-    if finding.layout not in CHANNELS_FIRST | CHANNELS_LAST | {"image"}:
-        return f"layout {finding.layout} not supported"
+    layout = onx101.detail(finding).layout
+    if layout not in CHANNELS_FIRST | CHANNELS_LAST | {"image"}:
+        return f"layout {layout} not supported"
     layer = next((entry for entry in report.layers if entry.name == finding.node), None)
     if layer is not None and layer.shared:
         return "its weights are shared with another layer"
@@ -176,6 +177,7 @@ def _matched(
     finding: Finding, node: NodeView, ctx: RuleContext
 ) -> tuple[str, onx101.Source, int] | str:
     """The dense input, its spatial source and its dtype, as the report describes them."""
+    detail = onx101.detail(finding)
     dense = onx101.dense_shape(node, ctx)
     if dense is None:
         return "not a dense layer with a constant 2-D weight"
@@ -184,12 +186,12 @@ def _matched(
     if isinstance(source, str):
         return source
     if (source.channels, source.spatial, source.layout) != (
-        finding.channels,
-        finding.spatial,
-        finding.layout,
-    ) or (k, units) != (finding.in_features, finding.units):
+        detail.channels,
+        detail.spatial,
+        detail.layout,
+    ) or (k, units) != (detail.in_features, detail.units):
         return "the model no longer matches the report (re-run the analysis)"
-    if finding.conv_weights != units * source.channels * finding.kernel ** len(source.spatial):
+    if detail.conv_weights != units * source.channels * detail.kernel ** len(source.spatial):
         return "conv weights in the report do not match a k x k conv"
     dtype = ctx.view.elem_types.get(data, 0)
     if dtype not in FLOAT_TYPES:
@@ -227,7 +229,7 @@ def _feed(
     if not direct:
         source_shape = view.shape(source.value) or ()
         return data, False, tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
-    if finding.layout in CHANNELS_LAST:
+    if onx101.detail(finding).layout in CHANNELS_LAST:
         index = view.producer.get(source.value)
         producer = view.nodes[index] if index is not None else None
         perm = _channels_last_perm(len(source.spatial) + 2)
@@ -322,7 +324,7 @@ def emit_candidate(
     """
     source, out = Path(path), Path(out_path)
     _check_target(source, out, force)
-    findings = [f for f in report.findings if f.code == onx101.DENSE_ON_SPATIAL.code]
+    findings = [f for f in report.findings if f.code == onx101.CODE]
     if not findings:
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
     if input_shapes is None:
@@ -347,8 +349,9 @@ def emit_candidate(
         raise UnsupportedError(str(source), f"cannot replace {node!r}: {why}")
     rewrite(model, plans, seed)
     replaced = [plan.finding for plan in plans]
+    trades = [onx101.detail(f) for f in replaced]
     predicted = report.totals.params + sum(
-        f.conv_weights + f.conv_bias - f.dense_weights - f.dense_bias for f in replaced
+        t.conv_weights + t.conv_bias - t.dense_weights - t.dense_bias for t in trades
     )
     notes = [RETRAIN_NOTE]
     if skipped:
@@ -366,9 +369,7 @@ def emit_candidate(
             raise UnsupportedError(
                 str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
             ) from None
-        actual = analyze(
-            temp, input_shapes=input_shapes, kernel=replaced[0].kernel, sandbox=sandbox
-        )
+        actual = analyze(temp, input_shapes=input_shapes, kernel=trades[0].kernel, sandbox=sandbox)
         if actual.totals.params != predicted:
             raise UnsupportedError(
                 str(source),

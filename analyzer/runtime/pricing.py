@@ -15,12 +15,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from analyzer.core.errors import UsageError
 from analyzer.core.results import Finding, Pricing, Report
+from analyzer.rules import dense_on_spatial as onx101
 from analyzer.runtime.verify import import_onnxruntime, machine_name, one_line, open_session
 
 MAX_PRICED_WEIGHTS = 2**28
 """Largest dense weight price_findings() materialises; a larger finding is left unpriced."""
 PRICE_OPSET = 17
-CODE_DENSE_ON_SPATIAL = "ONX101"
+CODE_DENSE_ON_SPATIAL = onx101.CODE
 
 
 def _io(name: str, dims: list[int | str]) -> onnx.ValueInfoProto:
@@ -29,11 +30,12 @@ def _io(name: str, dims: list[int | str]) -> onnx.ValueInfoProto:
 
 def _finding_input(finding: Finding) -> tuple[list[int], list[int]]:
     """(dense input dims without batch in the finding's layout, channels-first conv dims)."""
-    channels, spatial = finding.channels, list(finding.spatial)
+    detail = onx101.detail(finding)
+    channels, spatial = detail.channels, list(detail.spatial)
     first = [channels, *spatial]
-    if finding.layout in ("NHWC", "NLC"):
+    if detail.layout in ("NHWC", "NLC"):
         return [*spatial, channels], first
-    if finding.layout == "image":
+    if detail.layout == "image":
         return spatial, first
     return first, first
 
@@ -50,7 +52,7 @@ def dense_model(finding: Finding, seed: int = 0) -> bytes:
     """x[B, <layout dims>] -> Flatten -> Gemm(weight [units, in_features], bias) -> [B, units]."""
     rng = np.random.default_rng(seed)
     dims, _ = _finding_input(finding)
-    units, k = finding.units, finding.in_features
+    units, k = onx101.detail(finding).units, onx101.detail(finding).in_features
     weight = (rng.standard_normal((units, k)) / np.sqrt(k)).astype(np.float32)
     inits = [
         numpy_helper.from_array(weight, "dense.weight"),
@@ -77,9 +79,10 @@ def conv_block_model(finding: Finding, seed: int = 0) -> bytes:
     """The drop-in block on channels-first input: Conv(k, units, same) -> GAP -> Flatten."""
     rng = np.random.default_rng(seed)
     _, dims = _finding_input(finding)
-    units, k, rank = finding.units, finding.kernel, len(finding.spatial)
-    shape = (units, finding.channels, *([k] * rank))
-    fan_in = finding.channels * k**rank
+    detail = onx101.detail(finding)
+    units, k, rank = detail.units, detail.kernel, len(detail.spatial)
+    shape = (units, detail.channels, *([k] * rank))
+    fan_in = detail.channels * k**rank
     weight = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
     inits = [
         numpy_helper.from_array(weight, "conv.weight"),
@@ -126,7 +129,8 @@ def price_finding(
     Raises ValueError when the two models do not both produce [B, units] or the dense weight
     is too large to materialise.
     """
-    if finding.units * finding.in_features > MAX_PRICED_WEIGHTS:
+    units = onx101.detail(finding).units
+    if units * onx101.detail(finding).in_features > MAX_PRICED_WEIGHTS:
         raise ValueError(f"dense weight over {MAX_PRICED_WEIGHTS:,} elements, not priced")
     ort = import_onnxruntime()
     rng = np.random.default_rng(seed)
@@ -139,9 +143,9 @@ def price_finding(
         for side, (session, dims) in sessions.items():
             feed = {"x": rng.standard_normal((size, *dims)).astype(np.float32)}
             (out,) = session.run(["y"], feed)
-            if tuple(out.shape) != (size, finding.units):
+            if tuple(out.shape) != (size, units):
                 raise ValueError(
-                    f"{side} model gives {list(out.shape)}, expected [{size}, {finding.units}]"
+                    f"{side} model gives {list(out.shape)}, expected [{size}, {units}]"
                 )
             times[side, size] = time_run(_runner(session, feed), budget_s)
     return Pricing(

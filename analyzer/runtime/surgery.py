@@ -13,6 +13,7 @@ from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper, numpy_h
 
 from analyzer.core.protowalk import subgraphs
 from analyzer.core.results import Finding
+from analyzer.rules import dense_on_spatial as onx101
 from analyzer.runtime.pricing import conv_attrs
 
 PREFIX = "onnx_audit_candidate"
@@ -68,8 +69,8 @@ def _block(
     plan: Plan, opset: int, names: _Names, rng: np.random.Generator
 ) -> tuple[list[NodeProto], list[TensorProto]]:
     """The nodes and initializers of one drop-in block."""
-    finding = plan.finding
-    node, layout = finding.node, finding.layout
+    finding = onx101.detail(plan.finding)
+    node, layout = plan.finding.node, finding.layout
     rank = len(finding.spatial)
     np_type = helper.tensor_dtype_to_np_dtype(plan.dtype)
     nodes: list[NodeProto] = []

@@ -21,7 +21,8 @@ from analyzer.read.values.locate import Located
 from analyzer.read.values.scan import stored_range, typed_values
 
 MAX_ELEMENTS = 8 * 1024 * 1024
-"""Largest matrix estimated (32 MB as float32, seconds on two cores): a 2,048 x 4,096 layer. VGG-16's 102,760,448-weight fc6 would take over a minute at rank 880: reported as too
+"""Largest matrix estimated (32 MB as float32, seconds on two cores): a 2,048 x 4,096 layer.
+VGG-16's 102,760,448-weight fc6 would take over a minute at rank 880: it is reported as too
 big rather than stalling the audit."""
 OVERSAMPLE = 10
 POWER_ITERATIONS = 1

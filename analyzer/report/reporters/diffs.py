@@ -11,7 +11,7 @@ from tabulate import tabulate
 
 from analyzer.core.results import DiffReport, LayerDelta
 from analyzer.report.reporters import add_diff_view
-from analyzer.report.reporters.table import finding_lines
+from analyzer.report.reporters.table import findings_lines
 from analyzer.report.serialize import to_data
 
 
@@ -76,8 +76,7 @@ def _table(diff: DiffReport) -> str:
         ("Fixed findings", diff.fixed_findings),
     ):
         lines = [f"{title} ({len(findings)}):"] if findings else [f"{title}: none"]
-        for finding in findings:
-            lines.extend(finding_lines(finding))
+        lines.extend(findings_lines(findings))
         parts.append("\n".join(lines))
     if diff.violations:
         parts.append(

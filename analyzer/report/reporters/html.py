@@ -279,43 +279,50 @@ def _module_chart(report: Report, numbers: _Numbers) -> str:
     )
 
 
+def _at_one(macs: Poly) -> float:
+    """A MAC count to draw: exact, or with every dynamic dim at 1."""
+    return float(sum(coeff for _, coeff in macs.terms))
+
+
 def _finding(finding: Finding, index: int) -> str:
-    window = "x".join([str(finding.kernel)] * len(finding.spatial))
-    svg = _bars(
-        ["weights", "MACs (per sample)"],
-        [
-            (
-                "p",
-                "dense",
-                [float(finding.dense_weights), float(finding.dense_macs)],
-                [f"dense {_num(finding.dense_weights)}", f"dense {_num(finding.dense_macs)}"],
-            ),
-            (
-                "m",
-                f"conv {window}",
-                [float(finding.conv_weights), float(finding.conv_macs)],
-                [f"conv {_num(finding.conv_weights)}", f"conv {_num(finding.conv_macs)}"],
-            ),
-        ],
-        f"finding-{index}",
-        per_row=True,
-    )
-    ratio_macs = finding.conv_macs / finding.dense_macs if finding.dense_macs else 0.0
+    """A finding as its rule tells it: message, detail lines, and the trade drawn to scale."""
+    detail = finding.detail
+    sides = detail.sides() if detail is not None else ()
+    svg = ""
+    if sides:
+        classes = ("p", "m")
+        svg = _bars(
+            ["weights", "MACs"],
+            [
+                (
+                    classes[i % len(classes)],
+                    side.label,
+                    [float(side.weights), _at_one(side.macs)],
+                    [f"{side.label}: {_num(side.weights)}", f"{side.label}: {side.macs}"],
+                )
+                for i, side in enumerate(sides)
+            ],
+            f"finding-{index}",
+            per_row=True,
+        )
+    lines = detail.lines() if detail is not None else ()
+    items = "".join(f"<li><b>{escape(label)}</b> {escape(text)}</li>" for label, text in lines)
+    summary = detail.summary() if detail is not None else ""
     return (
         f'<div class="finding"><h3>{escape(finding.code)} {escape(finding.rule)}: '
-        f"{escape(finding.node)} ({escape(finding.op_type)})</h3>"
+        f"{escape(finding.node)} ({escape(finding.op_type)}"
+        f"{', ' + escape(summary) if summary else ''})</h3>"
         f"<p>{escape(finding.message)}</p>"
-        f'<p class="muted">{finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs; '
-        f"drop-in: {escape(finding.replacement)}; confidence {escape(finding.confidence)}. "
-        "An architectural change: the replacement must be retrained.</p>"
-        f"{svg}</div>"
+        f'<p class="muted">confidence {escape(finding.confidence)}; '
+        f"{finding.params_saved:,} fewer params, MACs change {escape(str(finding.macs_delta))}"
+        f"</p><ul>{items}</ul>{svg}</div>"
     )
 
 
 def _findings(report: Report) -> str:
     if not report.findings:
         return '<section id="findings"><h2>Findings</h2><p>None.</p></section>'
-    legend = _legend([("p", "dense layer as is"), ("m", "suggested convolution")])
+    legend = _legend([("p", "the layer as is"), ("m", "the suggested structure")])
     body = "".join(_finding(f, i) for i, f in enumerate(report.findings))
     return (
         f'<section id="findings"><h2>Findings ({len(report.findings)})</h2>{legend}{body}</section>'

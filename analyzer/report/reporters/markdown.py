@@ -13,7 +13,15 @@ import re
 
 from analyzer.core.results import Finding, LayerTally, Pricing, Report, Violation
 from analyzer.report.reporters import add_reporter
-from analyzer.report.reporters.table import human_bytes, shape_text
+from analyzer.report.reporters.table import (
+    GROUP_AT,
+    LARGEST,
+    groups,
+    human_bytes,
+    largest,
+    saving_text,
+    shape_text,
+)
 
 _ESCAPED = re.compile(r"([\\`*_\[\]|~])")
 _BLOCK_START = re.compile(r"^([#+=-]|\d{1,9}[.)](?=\s|$))")
@@ -134,49 +142,61 @@ def _pricing(pricing: Pricing) -> list[str]:
 
 
 def _finding(finding: Finding) -> str:
-    window = "x".join([str(finding.kernel)] * max(1, len(finding.spatial)))
-    spatial = "x".join(str(d) for d in finding.spatial) or "?"
-    macs_ratio = finding.conv_macs / finding.dense_macs if finding.dense_macs else math.nan
-    rows = [
-        [
-            "dense (as is)",
-            f"{finding.dense_weights:,}",
-            f"{finding.dense_bias:,}",
-            f"{finding.dense_macs:,}",
-        ],
-        [
-            f"conv {window}, {finding.units:,} filters",
-            f"{finding.conv_weights:,}",
-            f"{finding.conv_bias:,}",
-            f"{finding.conv_macs:,}",
-        ],
-    ]
+    """A finding as its rule tells it: the trade as a table, then the rule's detail lines."""
+    summary = finding.detail.summary() if finding.detail is not None else ""
     lines = [
         f"#### {escape(finding.code)} {escape(finding.rule)}: {escape(finding.node)}",
         "",
-        f"{escape(finding.op_type)}, {finding.in_features:,} -> {finding.units:,}, reads a "
-        f"flattened {finding.channels:,} channels x {escape(spatial)} positions "
-        f"({escape(finding.layout)}); confidence {escape(finding.confidence)}.",
+        f"{escape(finding.op_type)}{', ' + escape(summary) if summary else ''}; "
+        f"confidence {escape(finding.confidence)}.",
         "",
-        _table(
-            ["", "weights", "bias", "MACs per sample"],
-            ["left", "right", "right", "right"],
-            rows,
-        ),
-        "",
-        f"Trade: **{_times(finding.ratio)} fewer weights** for "
-        f"**{_times(macs_ratio)} the MACs** per sample.",
-        "",
-        "Drop-in replacement (keeps the output shape):",
-        "",
-        code_block(" ".join(finding.replacement.splitlines())),
-        "",
-        "> This is an architectural change, not an equivalent rewrite: the replacement must be "
-        "retrained.",
+        escape(finding.message),
     ]
+    sides = finding.detail.sides() if finding.detail is not None else ()
+    if sides:
+        rows = [
+            [escape(s.label), f"{s.weights:,}", f"{s.bias:,}", escape(str(s.macs))] for s in sides
+        ]
+        headers = ["", "weights", "bias", "MACs"]
+        lines += ["", _table(headers, ["left", "right", "right", "right"], rows)]
+    details = finding.detail.lines() if finding.detail is not None else ()
+    if details:
+        lines.append("")
+        lines += [f"- **{escape(label)}**: {escape(text)}" for label, text in details]
     if finding.pricing is not None:
         lines += _pricing(finding.pricing)
     return "\n".join(lines)
+
+
+def _group(findings: list[Finding]) -> str:
+    """A rule with many findings as one block: count, total saving, the five largest."""
+    first = findings[0]
+    rows = [
+        [escape(f.node), escape(f.op_type), escape(f.detail.summary() if f.detail else ""),
+         f"{f.params_saved:,}", escape(str(f.macs_delta))]
+        for f in largest(findings)
+    ]  # fmt: skip
+    headers = ["Node", "Op", "Shape", "Params saved", "MACs change"]
+    lines = [
+        f"#### {escape(first.code)} {escape(first.rule)}",
+        "",
+        escape(saving_text(findings)) + ". The largest:",
+        "",
+        _table(headers, ["left", "left", "left", "right", "right"], rows),
+    ]
+    if len(findings) > LARGEST:
+        lines += ["", f"{len(findings) - LARGEST} more in `--format json` or `--format sarif`."]
+    return "\n".join(lines)
+
+
+def _findings(findings: tuple[Finding, ...]) -> list[str]:
+    parts: list[str] = []
+    for _, found in groups(findings):
+        if len(found) >= GROUP_AT:
+            parts.append(_group(found))
+        else:
+            parts.extend(_finding(finding) for finding in found)
+    return parts
 
 
 @add_reporter("markdown", "Markdown for pull-request comments and GitHub job summaries")
@@ -194,7 +214,7 @@ def render_markdown(report: Report) -> str:
     parts.append(_layers(report.layers))
     if report.findings:
         parts.append(f"### Findings ({len(report.findings)})")
-        parts.extend(_finding(finding) for finding in report.findings)
+        parts.extend(_findings(report.findings))
     else:
         parts.append("### Findings\n\nNone.")
     if report.warnings:

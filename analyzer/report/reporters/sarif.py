@@ -105,26 +105,22 @@ def _location(uri: str, node: str) -> dict[str, Any]:
     return location
 
 
+def _level(severity: str) -> str:
+    """A finding's SARIF level: its severity when SARIF knows it, else warning."""
+    return severity if severity in ("note", "warning", "error") else "warning"
+
+
 def _finding_properties(finding: Finding) -> dict[str, Any]:
+    """The common core, then the properties the finding's rule gives."""
     props: dict[str, Any] = {
         "rule": finding.rule,
         "opType": finding.op_type,
         "confidence": finding.confidence,
-        "layout": finding.layout,
-        "channels": finding.channels,
-        "spatial": list(finding.spatial),
-        "inFeatures": finding.in_features,
-        "units": finding.units,
-        "denseWeights": finding.dense_weights,
-        "denseBias": finding.dense_bias,
-        "kernel": finding.kernel,
-        "convWeights": finding.conv_weights,
-        "convBias": finding.conv_bias,
-        "ratio": _number(finding.ratio),
-        "denseMacs": finding.dense_macs,
-        "convMacs": finding.conv_macs,
-        "replacement": finding.replacement,
+        "paramsSaved": finding.params_saved,
+        "macsDelta": finding.macs_delta.to_json(),
     }
+    if finding.detail is not None:
+        props.update(finding.detail.properties())
     pricing = finding.pricing
     if pricing is not None:
         props["pricing"] = {
@@ -162,7 +158,7 @@ def to_sarif(report: Report) -> dict[str, Any]:
             {
                 "ruleId": finding.code,
                 "ruleIndex": index[finding.code],
-                "level": "error" if finding.code in failing else "warning",
+                "level": "error" if finding.code in failing else _level(finding.severity),
                 "message": _text(finding.message),
                 "locations": [_location(uri, finding.node)],
                 "partialFingerprints": {"onnxAuditNode/v1": f"{finding.code}:{finding.node}"},

@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 from analyzer.core.errors import escape_controls
 from analyzer.core.results import Finding, Report, Shape
+from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import add_reporter
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
@@ -27,27 +28,72 @@ def shape_text(shape: Shape | None) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
+GROUP_AT = 3
+"""A rule with this many findings or more is shown as one block (JSON and SARIF keep them all)."""
+LARGEST = 5
+
+
+def heading(finding: Finding) -> str:
+    """`node (op, summary)`: the finding's node and what its rule says about it in brief."""
+    summary = finding.detail.summary() if finding.detail is not None else ""
+    return f"{finding.node} ({finding.op_type}{', ' + summary if summary else ''})"
+
+
 def finding_lines(finding: Finding) -> list[str]:
-    """A finding in plain words, both sides of the trade."""
-    window = "x".join([str(finding.kernel)] * len(finding.spatial))
-    spatial = "x".join(str(d) for d in finding.spatial)
-    ratio_macs = finding.conv_macs / finding.dense_macs if finding.dense_macs else 0.0
-    return [
-        f"{finding.code} {finding.rule}: {finding.node} ({finding.op_type}, "
-        f"{finding.in_features:,} -> {finding.units:,}), confidence {finding.confidence}",
-        f"  input      flattened {finding.channels} channel{'s' if finding.channels != 1 else ''} "
-        f"x {spatial} positions "
-        f"({finding.layout})",
-        f"  dense      {finding.dense_weights:,} weights + {finding.dense_bias:,} bias"
-        f"   {finding.dense_macs:,} MACs",
-        f"  conv {window:<5} {finding.conv_weights:,} weights + {finding.conv_bias:,} bias"
-        f"   {finding.conv_macs:,} MACs ({finding.units:,} filters)",
-        f"  trade      {finding.ratio:.1f}x fewer weights for {ratio_macs:.1f}x the MACs "
-        "(per sample)",
-        f"  drop-in    {finding.replacement}",
-        *pricing_lines(finding),
-        "  note       an architectural change: the replacement must be retrained",
-    ]
+    """A finding in plain words: its heading, then the detail lines its rule gives."""
+    lines = [f"{finding.code} {finding.rule}: {heading(finding)}, confidence {finding.confidence}"]
+    if finding.detail is not None:
+        lines += [f"  {label:<10} {text}" for label, text in finding.detail.lines()]
+    else:
+        lines.append(f"  {finding.message}")
+    return [*lines, *pricing_lines(finding)]
+
+
+def groups(findings: tuple[Finding, ...]) -> list[tuple[str, list[Finding]]]:
+    """Findings by rule code, in order of first appearance."""
+    by_code: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    return list(by_code.items())
+
+
+def largest(findings: list[Finding]) -> list[Finding]:
+    """The findings that save the most parameters, largest first (ties in graph order)."""
+    return sorted(findings, key=lambda f: -f.params_saved)[:LARGEST]
+
+
+def saving_text(findings: list[Finding]) -> str:
+    """`N findings, P fewer params in total, MACs +/-M` for a rule's block."""
+    saved = sum(f.params_saved for f in findings)
+    macs = Poly.total(f.macs_delta for f in findings)
+    change = str(macs)
+    return (
+        f"{len(findings)} findings, {saved:,} fewer params in total, "
+        f"MACs {'' if change.startswith('-') else '+'}{change}"
+    )
+
+
+def group_lines(findings: list[Finding]) -> list[str]:
+    """A rule with many findings as one block: count, total saving, the five largest."""
+    first = findings[0]
+    lines = [f"{first.code} {first.rule}: {saving_text(findings)}"]
+    for finding in largest(findings):
+        lines.append(f"  {heading(finding)}: {finding.params_saved:,} fewer params")
+    if len(findings) > LARGEST:
+        lines.append(f"  ... {len(findings) - LARGEST} more (every one in --format json or sarif)")
+    return lines
+
+
+def findings_lines(findings: tuple[Finding, ...]) -> list[str]:
+    """Each rule's findings: one by one, or one block when the rule has many."""
+    lines: list[str] = []
+    for _, found in groups(findings):
+        if len(found) >= GROUP_AT:
+            lines.extend(group_lines(found))
+        else:
+            for finding in found:
+                lines.extend(finding_lines(finding))
+    return lines
 
 
 def pricing_lines(finding: Finding) -> list[str]:
@@ -142,9 +188,7 @@ def render_table(report: Report) -> str:
     if report.weights is not None:
         parts.append(_block(weight_lines(report)))
     if report.findings:
-        lines = [f"Findings ({len(report.findings)}):"]
-        for finding in report.findings:
-            lines.extend(finding_lines(finding))
+        lines = [f"Findings ({len(report.findings)}):", *findings_lines(report.findings)]
         parts.append(_block(lines))
     else:
         parts.append("Findings: none")

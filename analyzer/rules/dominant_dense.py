@@ -1,0 +1,172 @@
+"""ONX104 dominant-dense-layer: one dense layer holds most of the model's parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from analyzer.core.results import Finding, Payload, Side, finite, payload
+from analyzer.core.symbolic import Poly
+from analyzer.rules.base import Rule, RuleContext, add_rule
+from analyzer.rules.dense_on_spatial import dense_shape
+
+CODE: Final = "ONX104"
+MIN_SHARE: Final = 0.5
+MIN_SAVING: Final = 4
+"""The default rank is the largest that still saves this many times the weights."""
+
+
+def default_rank(inputs: int, outputs: int) -> int:
+    """The largest r with in*r + r*out <= in*out / 4: floor(in*out / (4*(in+out)))."""
+    return (inputs * outputs) // (MIN_SAVING * (inputs + outputs))
+
+
+@payload(CODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DominantDense(Payload):
+    """The layer's share of the model and its factorisation W ~ A[in, r] x B[r, out]."""
+
+    in_features: int
+    units: int
+    layer_params: int
+    """Weight plus bias, as the layer table counts them."""
+    model_params: int
+    share: float
+    rank: int
+    dense_weights: int
+    bias: int
+    low_rank_weights: int
+    rows: Poly
+    """Rows the layer multiplies (N, or N x T for a sequence)."""
+    dense_macs: Poly
+    low_rank_macs: Poly
+
+    def summary(self) -> str:
+        return f"{self.in_features:,} -> {self.units:,}"
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        r = self.rank
+        saving = self.dense_weights / self.low_rank_weights if self.low_rank_weights else 0.0
+        return (
+            ("share", f"{self.layer_params:,} of {self.model_params:,} params "
+                      f"({self.share:.1%} of the model)"),
+            ("dense", f"{self.dense_weights:,} weights + {self.bias:,} bias   "
+                      f"{self.dense_macs} MACs"),
+            (f"rank {r}", f"{self.in_features:,}*{r} + {r}*{self.units:,} = "
+                          f"{self.low_rank_weights:,} weights + {self.bias:,} bias   "
+                          f"{self.low_rank_macs} MACs ({saving:.1f}x fewer)"),
+            ("drop-in", f"MatMul([{self.in_features}, {r}]) -> Gemm([{r}, {self.units}], "
+                        "bias)"),
+            ("note", f"the file's shapes cannot tell whether rank {r} keeps the model's "
+                     "accuracy: that needs the weights (their singular values) or retraining"),
+        )  # fmt: skip
+
+    def sides(self) -> tuple[Side, ...]:
+        return (
+            Side(label="dense (as is)", weights=self.dense_weights, bias=self.bias,
+                 macs=self.dense_macs),
+            Side(label=f"rank {self.rank}", weights=self.low_rank_weights, bias=self.bias,
+                 macs=self.low_rank_macs),
+        )  # fmt: skip
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "inFeatures": self.in_features,
+            "units": self.units,
+            "layerParams": self.layer_params,
+            "modelParams": self.model_params,
+            "share": finite(self.share),
+            "rank": self.rank,
+            "denseWeights": self.dense_weights,
+            "bias": self.bias,
+            "lowRankWeights": self.low_rank_weights,
+            "denseMacs": self.dense_macs.to_json(),
+            "lowRankMacs": self.low_rank_macs.to_json(),
+        }
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    total = ctx.total_params
+    if total <= 0:
+        return
+    for node in ctx.view.nodes:
+        dense = dense_shape(node, ctx)
+        layer = ctx.layers.get(node.name)
+        if dense is None or layer is None:
+            continue
+        data, k, units = dense
+        share = layer.params / total
+        if share < MIN_SHARE:
+            continue
+        if layer.shared:
+            ctx.debug.append(f"{CODE} {node.name}: not flagged: its weight is shared (tied)")
+            continue
+        rank = ctx.options.rank or default_rank(k, units)
+        low_rank = k * rank + rank * units
+        if rank < 1 or low_rank >= k * units:
+            ctx.debug.append(f"{CODE} {node.name}: not flagged: rank {rank} saves nothing")
+            continue
+        shape = ctx.view.shape(data)
+        rows = Poly.product(shape[:-1]) if shape else Poly.of(1)
+        bias = sum(w.elements for w in layer.weights if w.role == "bias")
+        detail = DominantDense(
+            in_features=k,
+            units=units,
+            layer_params=layer.params,
+            model_params=total,
+            share=round(share, 4),
+            rank=rank,
+            dense_weights=k * units,
+            bias=bias,
+            low_rank_weights=low_rank,
+            rows=rows,
+            dense_macs=rows * Poly.of(k * units),
+            low_rank_macs=rows * Poly.of(low_rank),
+        )
+        yield Finding(
+            code=CODE,
+            rule=DOMINANT_DENSE.name,
+            node=node.name,
+            op_type=node.op_type,
+            message=(
+                f"dense layer {node.name!r} ({k:,} -> {units:,}) holds {layer.params:,} of the "
+                f"model's {total:,} parameters ({share:.1%}); factorised at rank {rank} it "
+                f"needs {k:,}*{rank} + {rank}*{units:,} = {low_rank:,} weights instead of "
+                f"{k * units:,}, and as many MACs per row. Whether rank {rank} keeps the "
+                "accuracy needs the weights or retraining"
+            ),
+            confidence="medium",
+            severity="note",
+            params_saved=k * units - low_rank,
+            macs_delta=detail.low_rank_macs + Poly.of(-1) * detail.dense_macs,
+            detail=detail,
+        )
+
+
+DOMINANT_DENSE: Final = add_rule(
+    Rule(
+        code=CODE,
+        name="dominant-dense-layer",
+        summary="One dense layer holds half the model's parameters or more.",
+        what=(
+            "Flags a dense layer (Gemm, or MatMul with a constant 2-D weight) holding at least "
+            "50% of the model's parameters, and prices its low-rank factorisation at rank r "
+            "(--rank; by default the largest r that still saves 4x: "
+            "r = floor(in*out / (4*(in+out)))): in*r + r*out weights and MACs per row. A layer "
+            "whose weight is shared (a tied head) is left alone."
+        ),
+        why=(
+            "When one matrix is most of the model, it is where size can be won: replacing "
+            "W[in, out] by A[in, r] x B[r, out] stores in*r + r*out numbers. Whether rank r "
+            "keeps the accuracy cannot be told from shapes: it needs the weights (how fast "
+            "their singular values fall) or retraining."
+        ),
+        example="x[N,25088] -> Gemm(25,088 -> 4,096)   # 102,760,448 weights, 74% of VGG-16",
+        instead=(
+            "x[N,25088] -> MatMul(25,088 -> 880) -> Gemm(880 -> 4,096)   "
+            "# 25,088*880 + 880*4,096 = 25,681,920 weights (4.0x fewer)"
+        ),
+        check=check,
+    )
+)

@@ -1,0 +1,171 @@
+"""ONX103 untied-embedding-head: the output layer stores its own copy of a vocabulary matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from analyzer.core.results import Finding, LayerTally, Payload, Side, payload
+from analyzer.core.symbolic import Poly
+from analyzer.rules.base import Rule, RuleContext, add_rule
+from analyzer.rules.dense_on_spatial import dense_shape
+
+CODE: Final = "ONX103"
+MIN_VOCAB: Final = 1000
+FLOATS: Final = frozenset({"float", "float16", "bfloat16", "double"})
+COPY_NOTE: Final = (
+    "shapes alone cannot tell an untied head from a copy of the table: torch's legacy "
+    "(TorchScript) exporter writes a tied table a second time, transposed, as the head's weight. "
+    "Only the weights can tell; --inspect-weights compares the two tensors' contents"
+)
+
+
+@payload(CODE)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UntiedHead(Payload):
+    """The embedding table, the head's own weight, and what tying them would save."""
+
+    embedding_node: str
+    table: str
+    head_weight: str
+    vocab: int
+    dim: int
+    head_shape: tuple[int, ...]
+    """The head weight as stored: [D, V] (transposed like the table's copy) or [V, D]."""
+    head_bias: int
+    stored_transposed: bool
+
+    def summary(self) -> str:
+        return f"{self.dim:,} -> {self.vocab:,}"
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        v, d = self.vocab, self.dim
+        head = ", ".join(map(str, self.head_shape))
+        return (
+            ("table", f"{self.table!r} [{v}, {d}] read by Gather {self.embedding_node!r}"),
+            ("head", f"{self.head_weight!r} [{head}] stored apart: {v * d:,} weights"
+                     f"{' (the table transposed)' if self.stored_transposed else ''}"),
+            ("tied", f"one [{v}, {d}] table for both: {v * d:,} fewer weights, same MACs"),
+            ("drop-in", "reuse the table as the head's weight (MatMul(h, Transpose(table)), or "
+                        "Gemm(h, table, transB=1)); in torch: lm_head.weight = wte.weight"),
+            ("note", COPY_NOTE),
+        )  # fmt: skip
+
+    def sides(self) -> tuple[Side, ...]:
+        vd = self.vocab * self.dim
+        return (
+            Side(label="table + head (as is)", weights=2 * vd, bias=self.head_bias,
+                 macs=Poly()),
+            Side(label="one tied table", weights=vd, bias=self.head_bias, macs=Poly()),
+        )  # fmt: skip
+
+    def properties(self) -> dict[str, object]:
+        return {
+            "embeddingNode": self.embedding_node,
+            "table": self.table,
+            "headWeight": self.head_weight,
+            "vocab": self.vocab,
+            "dim": self.dim,
+            "headShape": list(self.head_shape),
+            "headBias": self.head_bias,
+            "storedTransposed": self.stored_transposed,
+        }
+
+
+def _tables(layers: Iterator[LayerTally]) -> dict[tuple[int, int], list[tuple[str, str]]]:
+    """[V, D] -> (table, Gather node) for every float embedding table with V >= MIN_VOCAB."""
+    found: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for layer in layers:
+        if layer.op_type != "Gather":
+            continue
+        for w in layer.weights:
+            table = w.role == "embedding" and len(w.shape) == 2 and w.dtype in FLOATS
+            if table and w.shape[0] >= MIN_VOCAB:
+                found.setdefault((w.shape[0], w.shape[1]), []).append((w.tensor, layer.name))
+    return found
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    tables = _tables(iter(ctx.layers.values()))
+    if not tables:
+        return
+    for node in ctx.view.nodes:
+        dense = dense_shape(node, ctx)
+        layer = ctx.layers.get(node.name)
+        if dense is None or layer is None:
+            continue
+        _, dim, vocab = dense
+        candidates = tables.get((vocab, dim))
+        weight = next((w for w in layer.weights if w.role == "weight"), None)
+        if not candidates or weight is None:
+            continue
+        if any(weight.tensor == table for table, _ in candidates):
+            ctx.debug.append(f"{CODE} {node.name}: not flagged: tied to {weight.tensor!r}")
+            continue
+        table, gather = sorted(candidates)[0]
+        transposed = tuple(weight.shape) == (dim, vocab) and dim != vocab
+        detail = UntiedHead(
+            embedding_node=gather,
+            table=table,
+            head_weight=weight.tensor,
+            vocab=vocab,
+            dim=dim,
+            head_shape=tuple(weight.shape),
+            head_bias=sum(w.elements for w in layer.weights if w.role == "bias"),
+            stored_transposed=transposed,
+        )
+        stored = (
+            f"stores its own [{dim}, {vocab}] weight {weight.tensor!r} (the shape of the table "
+            "transposed)"
+            if transposed
+            else f"stores its own weight {weight.tensor!r}"
+        )
+        yield Finding(
+            code=CODE,
+            rule=UNTIED_HEAD.name,
+            node=node.name,
+            op_type=node.op_type,
+            message=(
+                f"output layer {node.name!r} ({dim:,} -> {vocab:,}) {stored} apart from "
+                f"embedding table {table!r} [{vocab}, {dim}]: tying them saves "
+                f"{vocab:,}*{dim:,} = {vocab * dim:,} parameters. The file may instead hold a "
+                f"copy of a tied table: {COPY_NOTE}"
+            ),
+            confidence="medium",
+            params_saved=vocab * dim,
+            macs_delta=Poly(),
+            detail=detail,
+        )
+
+
+UNTIED_HEAD: Final = add_rule(
+    Rule(
+        code=CODE,
+        name="untied-embedding-head",
+        summary=(
+            "The output layer stores its own vocabulary matrix beside the input embedding table."
+        ),
+        what=(
+            f"Flags a dense output layer whose weight is [D, V] (or [V, D] with transB) when a "
+            f"Gather reads a float embedding table [V, D] with V >= {MIN_VOCAB:,} stored as a "
+            "different tensor. A head that reads the table itself (through a Transpose, or "
+            "transB) is tied and never flagged. The file cannot tell a copy that the exporter "
+            "wrote of a tied table from an untied head; --inspect-weights compares contents."
+        ),
+        why=(
+            "Language models usually tie the output projection to the input embedding (GPT-2, "
+            "BERT, T5): the same V x D numbers serve both, which for a large vocabulary is a "
+            "large share of the model. An untied head doubles them for little or no accuracy."
+        ),
+        example=(
+            "tokens -> Gather(wte[50257, 768]) -> ... -> MatMul(lm_head[768, 50257])   "
+            "# 2 x 38,597,376 weights"
+        ),
+        instead=(
+            "tokens -> Gather(wte) -> ... -> Gemm(h, wte, transB=1)   # 38,597,376 weights "
+            "(tie the weights in the source model and retrain or fine-tune)"
+        ),
+        check=check,
+    )
+)

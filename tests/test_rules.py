@@ -1,0 +1,181 @@
+"""Every rule: its two samples through the one-line harness, and what every rule must obey
+(--select/--ignore/--fail-on/--preview, `rules`, `explain`, SARIF, diff, JSON round trip).
+
+Expected numbers are hand arithmetic from the sample's shapes (sample_models/rules/build_rules.py).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from analyzer import analyze
+from analyzer.cli import main
+from analyzer.core.results import Finding
+from analyzer.core.symbolic import Poly
+from analyzer.report.reporters import render
+from analyzer.report.serialize import report_from_data, to_data
+from analyzer.rules import all_rules
+from tests.conftest import ROOT, SAMPLES
+
+RULES = SAMPLES / "rules"
+CODES = ("ONX101", "ONX102", "ONX103", "ONX104")
+
+
+def _value(finding: Finding, key: str) -> Any:
+    """A core field of the finding, else a field of its rule's payload."""
+    if key in Finding.__dataclass_fields__:
+        return getattr(finding, key)
+    return getattr(finding.detail, key)
+
+
+def assert_findings(code: str, sample: str, *expected: dict[str, Any]) -> None:
+    """The sample gives exactly these findings of `code`, in graph order (none when none given);
+    each dict names core fields (node, params_saved, ...) or fields of the rule's payload."""
+    report = analyze(RULES / code / sample, strict=True)
+    found = [f for f in report.findings if f.code == code]
+    assert len(found) == len(expected), [(f.node, f.message) for f in found]
+    for finding, fields in zip(found, expected, strict=True):
+        assert {key: _value(finding, key) for key in fields} == fields
+
+
+# fmt: off
+HARNESS = [
+    # seed_mlp: Gemm 100 -> 32 on a flattened 1x10x10 image: 3,200 weights vs a 3x3 conv's 9*32
+    ("ONX101", "bad.onnx", {"node": "dense", "params_saved": 3_200 - 288, "conv_weights": 288}),
+    ("ONX101", "good.onnx"),  # seed_cnn: conv -> global average pool -> dense
+    # Conv 3x3 64 -> 64: 9*64*64 = 36,864 vs 9*64 + 64*64 = 576 + 4,096 = 4,672 at 8x8=64·N places
+    ("ONX102", "bad.onnx", {"node": "conv", "params_saved": 36_864 - 4_672,
+                            "separable_weights": 4_672,
+                            "macs_delta": Poly.product(["N", -32_192 * 64])}),
+    ("ONX102", "good.onnx"),  # a 3-channel stem, then depthwise 3x3 + pointwise 1x1
+    # Gather(table[1000, 16]) and MatMul(head[16, 1000]) stored apart: tying saves 1,000*16
+    ("ONX103", "bad.onnx", {"node": "lm_head", "params_saved": 16_000, "table": "table",
+                            "head_weight": "head", "stored_transposed": True}),
+    ("ONX103", "good.onnx"),  # MatMul(h, Transpose(table)): one stored table
+    # fc1 256 -> 512: 131,072 + 512 of 131,584 + 5,130 = 136,714 params; r = floor(131,072 /
+    # (4*768)) = 42: 256*42 + 42*512 = 10,752 + 21,504 = 32,256
+    ("ONX104", "bad.onnx", {"node": "fc1", "rank": 42, "low_rank_weights": 32_256,
+                            "params_saved": 131_072 - 32_256, "model_params": 136_714}),
+    ("ONX104", "good.onnx"),  # three Gemm 64 -> 64, a third each
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", HARNESS, ids=lambda case: f"{case[0]}-{case[1]}")
+def test_rule_samples(case: tuple[Any, ...]) -> None:
+    assert_findings(*case)
+
+
+def test_every_rule_has_two_samples_and_a_harness_line() -> None:
+    codes = [rule.code for rule in all_rules()]
+    assert codes == list(CODES)
+    for code in codes:
+        assert (RULES / code / "bad.onnx").is_file() and (RULES / code / "good.onnx").is_file()
+        assert {case[1] for case in HARNESS if case[0] == code} == {"bad.onnx", "good.onnx"}
+
+
+def test_rules_and_explain_list_every_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules"]) == 0
+    listed = capsys.readouterr().out
+    for code in CODES:
+        assert code in listed
+        assert main(["explain", code]) == 0
+        doc = capsys.readouterr().out
+        for heading in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+            assert heading in doc
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_select_ignore_preview_and_fail_on(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = str(RULES / code / "bad.onnx")
+
+    def codes(*args: str) -> tuple[int, set[str]]:
+        status = main([bad, "--format", "json", *args])
+        return status, {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+
+    assert codes("--select", code) == (0, {code})
+    assert code not in codes("--ignore", code)[1]
+    assert codes("--select", code, "--preview") == (0, {code})
+    assert codes("--select", code, "--fail-on", code)[0] == 1
+
+
+def test_sarif_lists_every_rule_with_help_and_rule_properties() -> None:
+    report = analyze(RULES / "ONX102" / "bad.onnx")
+    (run,) = json.loads(render(report, "sarif"))["runs"]
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    for code in CODES:
+        assert "## Use instead" in rules[code]["help"]["text"]
+    (result,) = run["results"]
+    props = result["properties"]
+    # 4,672 separable weights at 8x8 = 64 output positions per sample: 299,008·N MACs
+    assert (props["paramsSaved"], props["convWeights"], props["separableMacs"]) == (
+        32_192,
+        36_864,
+        f"{4_672 * 64:,}·N",
+    )
+
+
+@pytest.mark.parametrize("code", ["ONX102", "ONX103", "ONX104"])
+def test_diff_shows_new_and_fixed_findings(code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = str(RULES / code / "good.onnx"), str(RULES / code / "bad.onnx")
+    main(["diff", good, bad, "--format", "json", "--select", code])
+    data = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in data["new_findings"]] == [code] and data["fixed_findings"] == []
+    main(["diff", bad, good, "--select", code])
+    assert f"Fixed findings (1):\n{code}" in capsys.readouterr().out
+
+
+def test_json_of_every_rule_reads_back_equal() -> None:
+    exported = ROOT / "sample_models" / "exported"
+    reports = [analyze(RULES / code / "bad.onnx") for code in CODES]
+    reports.append(analyze(exported / "vgg_style.dynamo.onnx"))
+    seen = set()
+    for report in reports:
+        data = json.loads(render(report, "json"))
+        assert report_from_data(data) == report
+        assert to_data(report_from_data(data)) == {k: v for k, v in data.items() if k != "modules"}
+        seen |= {f.code for f in report.findings}
+    assert seen == set(CODES)
+
+
+def test_no_reporter_names_a_rule() -> None:
+    report_dir = ROOT / "analyzer" / "report"
+    for path in report_dir.rglob("*.py"):
+        assert "ONX1" not in path.read_text(), path
+
+
+def test_many_findings_of_a_rule_are_one_block_within_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """resnet_style has four ONX102 convs: the table shows one block, the JSON all four."""
+    monkeypatch.setenv("COLUMNS", "80")
+    path = str(ROOT / "sample_models" / "exported" / "resnet_style.torchscript.onnx")
+    assert main([path]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    # 2 x (9*32*32 - 9*32 - 32*32) + (9*32*64 - 9*32 - 32*64) + (9*64*64 - 9*64 - 64*64)
+    total = 2 * 7_904 + 16_096 + 32_192
+    assert f"ONX102 conv-could-be-depthwise-separable: 4 findings, {total:,} fewer" in out
+    assert out.count("/Conv (Conv, 3x3") == 4
+    markdown = render(analyze(path), "markdown")
+    assert "4 findings" in markdown and markdown.count("#### ONX102") == 1
+
+
+def test_markdown_and_html_print_the_rules_lines() -> None:
+    report = analyze(RULES / "ONX103" / "bad.onnx", rule_filter=lambda r: r.code == "ONX103")
+    for fmt in ("markdown", "html", "table"):
+        assert "--inspect-weights" in render(report, fmt)
+
+
+def test_separable_min_channels_and_rank_options(capsys: pytest.CaptureFixture[str]) -> None:
+    conv = str(RULES / "ONX102" / "bad.onnx")  # 64 input channels
+    main([conv, "--format", "json", "--separable-min-channels", "65"])
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    dense = str(RULES / "ONX104" / "bad.onnx")
+    main([dense, "--format", "json", "--rank", "8", "--select", "ONX104"])
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    # 256*8 + 8*512 = 2,048 + 4,096 = 6,144 weights instead of 131,072
+    assert (finding["detail"]["rank"], finding["params_saved"]) == (8, 131_072 - 6_144)
