@@ -118,7 +118,8 @@ def main() -> int:
         totals = data["totals"]
         accounted = totals["params"] + totals["quantization_constants"] + totals["other_constants"]
         ok = accounted == totals["stored_elements"] == stored_elements(onnx.load(str(path)).graph)
-        ok = ok and not any("unhandled" in w for w in data["warnings"]) and not data["findings"]
+        ok = ok and not any("unhandled" in w for w in data["warnings"])
+        ok = ok and not any(f["code"] == "ONX101" for f in data["findings"])  # none is a dense-on-image
         check = ""
         if path.name in FIXED:
             name, shape = FIXED[path.name]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
 from analyzer.core.errors import escape_controls
 from analyzer.core.results import Finding, Report, Shape
 from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import add_reporter
+from analyzer.report.reporters.aliases import poly_text
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
 from analyzer.report.reporters.weightview import weight_lines
@@ -65,12 +68,22 @@ def largest(findings: list[Finding]) -> list[Finding]:
 def saving_text(findings: list[Finding]) -> str:
     """`N findings, P fewer params in total, MACs +/-M` for a rule's block."""
     saved = sum(f.params_saved for f in findings)
-    macs = Poly.total(f.macs_delta for f in findings)
-    change = str(macs)
     return (
-        f"{len(findings)} findings, {saved:,} fewer params in total, "
-        f"MACs {'' if change.startswith('-') else '+'}{change}"
+        f"{len(findings)} findings, {saved:,} fewer params in total, MACs {macs_change(findings)}"
     )
+
+
+def macs_change(findings: list[Finding]) -> str:
+    """The summed MAC change, signed once and factored: `-batch·(1,172,736·u12 + ...)`, the
+    onnx-made dims shortened as in the table's legend (`u12` for `unk__12`)."""
+    macs = Poly.total(f.macs_delta for f in findings)
+    negative = bool(macs.terms) and all(coeff < 0 for _, coeff in macs.terms)
+    if negative:
+        macs = Poly(tuple((symbols, -coeff) for symbols, coeff in macs.terms))
+    text = re.sub(r"\bunk__(\d+)", r"u\1", poly_text(macs, factor=True))
+    if len(macs.terms) > 1 and not text.endswith(")"):
+        text = f"({text})"
+    return ("-" if negative else "+") + text
 
 
 def group_lines(findings: list[Finding]) -> list[str]:
