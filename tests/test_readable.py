@@ -53,7 +53,7 @@ def _python(expr: str, **sizes: int) -> int:
         ),
         ("height//2", "floor(height/2)", lambda h: h // 2),
         ("batch", "batch", lambda h: 1),
-        ("2*height + 1", "2·height + 1", lambda h: 2 * h + 1),
+        ("2*height + 1", "2*height + 1", lambda h: 2 * h + 1),
     ],
 )
 def test_dim_expressions_simplify_exactly(expr: str, shown: str, reference) -> None:
@@ -110,7 +110,7 @@ def test_ellipsize_keeps_both_ends_and_the_op() -> None:
     name = "/model.22/cv2.1/cv2.1.2/very_long_module_name/Conv (Conv)"
     short = layout.ellipsize(name, 30, keep_suffix=True)
     assert len(short) == 30 and short.startswith("/model.2") and short.endswith("/Conv (Conv)")
-    assert "…" in short
+    assert ".." in short and short.isascii()
     assert layout.ellipsize("abc", 3) == "abc"
     assert layout.width(layout.ellipsize("漢字漢字漢字漢字", 7)) <= 7
 
@@ -159,21 +159,19 @@ def test_cli_reads_columns_and_was_too_wide_before(capsys, monkeypatch) -> None:
 
 
 def _cell_value(cell: str, legend: dict[str, str], sizes: dict[str, int]) -> int:
-    """A MACs cell of the table (`1,152·batch·H2·W2`), evaluated through the legend."""
+    """A MACs cell of the table (`1,152*batch*H2*W2^2`), evaluated through the legend."""
     total = 0
     for term in cell.split(" + "):
         product = 1
-        for raw in term.split("·"):
+        for raw in term.split("*"):
             factor = raw.replace(",", "")
             if factor.isdigit():
                 product *= int(factor)
                 continue
-            name, power = (
-                factor.rstrip("²³"),
-                1 + 1 * factor.endswith("²") + 2 * factor.endswith("³"),
-            )
+            name, _, exponent = factor.partition("^")
+            power = int(exponent or 1)
             if name in legend:
-                expr = legend[name].replace("·", "*")
+                expr = legend[name]
                 value = eval(expr, {"ceil": math.ceil, "floor": math.floor}, dict(sizes))
             else:
                 value = sizes[name]
@@ -227,7 +225,7 @@ def test_table_numbers_are_the_json_numbers(capsys, monkeypatch) -> None:
         assert _cell_value(cells[3], legend, sizes) == _exact(layer["macs"], sizes), line
     total = data["totals"]["macs"]
     assert isinstance(total, str) and "height" in total
-    assert re.search(r"^MACs: batch·\(", table, re.M)  # one short formula, factored
+    assert re.search(r"^MACs: batch\*\(", table, re.M)  # one short formula, factored
     ones = {"batch": 1, "height": 1, "width": 1}
     at_one = sum(_exact(layer["macs"], ones) for layer in data["layers"])
     assert f"MACs at every dynamic dim = 1: {at_one:,}" in table

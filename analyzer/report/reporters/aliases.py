@@ -227,8 +227,8 @@ def _coeff_text(coeff: Fraction, body: str) -> str:
     if coeff == 1:
         return body
     if coeff.denominator == 1:
-        return f"{coeff.numerator}·{body}"
-    head = body if coeff.numerator == 1 else f"{coeff.numerator}·{body}"
+        return f"{coeff.numerator}{TIMES}{body}"
+    head = body if coeff.numerator == 1 else f"{coeff.numerator}{TIMES}{body}"
     return f"{head}/{coeff.denominator}"
 
 
@@ -383,14 +383,15 @@ class Aliases:
         return total
 
 
-_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+TIMES = "*"
+"""The table is ASCII (see layout.ELLIPSIS); JSON keeps core.symbolic's `·`."""
 
 
 def _monomial(symbols: Iterable[str], order: Mapping[str, int]) -> str:
     counts: dict[str, int] = {}
     for symbol in sorted(symbols, key=lambda s: (order.get(s, len(order)), s)):
         counts[symbol] = counts.get(symbol, 0) + 1
-    return "·".join(s if n == 1 else s + str(n).translate(_SUPERSCRIPT) for s, n in counts.items())
+    return TIMES.join(s if n == 1 else f"{s}^{n}" for s, n in counts.items())
 
 
 def poly_text(poly: Poly, factor: bool = False, order: Mapping[str, int] | None = None) -> str:
@@ -418,9 +419,9 @@ def poly_text(poly: Poly, factor: bool = False, order: Mapping[str, int] | None 
         elif coeff == 1:
             parts.append(names)
         else:
-            parts.append(f"{coeff:,}·{names}")
+            parts.append(f"{coeff:,}{TIMES}{names}")
     body = " + ".join(parts)
-    return f"{_monomial(common, order)}·({body})" if common else body
+    return f"{_monomial(common, order)}{TIMES}({body})" if common else body
 
 
 __all__ = ["Aliases", "evaluate", "parse", "poly_text", "text"]

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-ELLIPSIS = "…"
+ELLIPSIS = ".."
+"""ASCII, like everything the table prints: CI logs, pagers and `awk length` count bytes."""
 MIN_WIDTH = 40
 """Narrower terminals get this width: a table cannot be read in less."""
 
@@ -88,9 +89,9 @@ def ellipsize(text: str, limit: int, keep_suffix: bool = False) -> str:
         suffix = f" ({op}"
         if limit - width(suffix) >= 8:
             return ellipsize(name, limit - width(suffix)) + suffix
-    if limit <= 1:
+    if limit <= len(ELLIPSIS):
         return ELLIPSIS[:limit]
-    keep = limit - 1
+    keep = limit - len(ELLIPSIS)
     tail_budget = keep // 2
     head_budget = keep - tail_budget
     head: list[str] = []

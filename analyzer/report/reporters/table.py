@@ -10,7 +10,7 @@ from analyzer.core.errors import escape_controls
 from analyzer.core.results import Finding, Report, Shape
 from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import add_reporter
-from analyzer.report.reporters.aliases import poly_text
+from analyzer.report.reporters.aliases import TIMES, poly_text
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
 from analyzer.report.reporters.weightview import weight_lines
@@ -223,4 +223,5 @@ def _block(lines: list[str]) -> str:
     escaped, never sent to the terminal (a hostile name could clear the screen). Prose is
     wrapped to the view's width."""
     limit = current().width
-    return "\n".join(wrap_lines([escape_controls(line) for line in lines], limit))
+    plain = [escape_controls(line).replace("·", TIMES) for line in lines]  # rules' formulas
+    return "\n".join(wrap_lines(plain, limit))
