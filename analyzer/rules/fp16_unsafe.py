@@ -46,13 +46,20 @@ class Fp16Unsafe(Payload):
     def lines(self) -> tuple[tuple[str, str], ...]:
         share = self.underflow / self.elements if self.elements else 0.0
         largest = f" (largest |w| {self.largest:.6g})" if self.largest is not None else ""
+        over = (
+            ("overflow", f"{self.overflow:,} of {self.elements:,} values beyond float16's "
+                         f"{FP16_MAX:,}{largest}: Inf in float16"),
+        )  # fmt: skip
+        under = (
+            ("underflow", f"{self.underflow:,} of {self.elements:,} ({share:.1%}) non-zero "
+                          "values below float16's smallest normal 2^-14: subnormal or zero in "
+                          "float16"),
+        )  # fmt: skip
         return (
             ("tensor", f"{tensor_text(self.tensor, 'float', self.dims)} in "
                        f"{layers_text(self.layers)}"),
-            ("overflow", f"{self.overflow:,} values beyond float16's {FP16_MAX:,}{largest}: "
-                         "Inf in float16"),
-            ("underflow", f"{self.underflow:,} ({share:.1%}) non-zero values below float16's "
-                          "smallest normal 2^-14: subnormal or zero in float16"),
+            *(over if self.overflow else ()),
+            *(under if self.underflow else ()),
             ("fix", "keep this tensor (its layers) in float32 when converting (onnxconverter-"
                     "common float16: node_block_list), or use bfloat16, float32's range"),
         )  # fmt: skip
