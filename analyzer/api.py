@@ -12,6 +12,7 @@ from onnx import ModelProto
 
 from analyzer.core.errors import AuditError
 from analyzer.core.results import LayerTally, ModelInfo, Report
+from analyzer.core.tensorstats import TensorStats
 from analyzer.count.accounting import account
 from analyzer.count.notes import exporter_notes, output_heads
 from analyzer.count.visitors import Context, fallback, lookup
@@ -19,8 +20,9 @@ from analyzer.count.weights import Constants
 from analyzer.read import loader
 from analyzer.read.functions import inline_local_functions
 from analyzer.read.order import sort_graphs
-from analyzer.read.values.audit import inspect_values
-from analyzer.rules import Options, Rule, RuleContext, run, weight_checks
+from analyzer.read.values.audit import Inspection, inspect_values
+from analyzer.read.values.spectrum import energy_reader
+from analyzer.rules import Options, Rule, RuleContext, run
 from analyzer.view import shapes
 from analyzer.view.graph import build
 from analyzer.view.model import ModelView
@@ -47,13 +49,16 @@ def analyze(
     is the same either way. `sandbox` False runs shape inference in this process (default:
     forked, unless ONNX_AUDIT_NO_SANDBOX=1), for debugging. `inspect_weights` also reads every
     stored tensor's values, streamed (external data after the safety checks of
-    `read.external.checked_files`), into `Report.weights`; without it no weight byte is read.
+    `read.external.checked_files`), into `Report.weights`, before the rules run: the weight
+    rules (ONX201-ONX205) judge them, ONX103 and ONX104 use them. Without it no weight byte is
+    read.
     """
     try:
         with paused_gc():
             model = loader.load(path, reader)
             model, view, warnings = prepare(model, input_shapes or {}, sandbox)
-            report = _analyze(
+            inspection = inspect_values(path, model) if inspect_weights else None
+            return _analyze(
                 path,
                 model,
                 view,
@@ -68,8 +73,8 @@ def analyze(
                 strict,
                 rule_filter,
                 debug,
+                inspection,
             )
-            return with_weights(path, model, view, report) if inspect_weights else report
     except AuditError as exc:
         if not exc.path:
             exc.path = str(path)
@@ -77,31 +82,31 @@ def analyze(
 
 
 def with_weights(
-    path: str | os.PathLike[str], model: ModelProto, view: ModelView, report: Report
+    report: Report, inspection: Inspection, weights: tuple[TensorStats, ...]
 ) -> Report:
-    """The report with every stored tensor's value statistics, each tied to the layers that
-    use it, and the weight checks' verdicts; tensors that could not be read become warnings."""
-    inspection = inspect_values(path, model)
+    """The report with every stored tensor's value statistics (`weights`, tied to their
+    layers); tensors that could not be read become warnings."""
+    unread = [f"weights: tensor {t.name!r} not read: {t.reason}" for t in inspection.unread]
+    return replace(
+        report,
+        weights=weights,
+        unread_weights=inspection.unread,
+        warnings=tuple(dict.fromkeys((*report.warnings, *unread))),
+        settings=(*report.settings, ("inspect_weights", "true")),
+    )
+
+
+def tied_to_layers(
+    tensors: tuple[TensorStats, ...], layers: tuple[LayerTally, ...]
+) -> tuple[TensorStats, ...]:
+    """Each tensor's statistics with the names of the layers that use it."""
     users: dict[str, list[str]] = {}
-    for layer in report.layers:
+    for layer in layers:
         for weight in layer.weights:
             names = users.setdefault(weight.tensor, [])
             if layer.name not in names:
                 names.append(layer.name)
-    tensors = tuple(
-        replace(stats, layers=tuple(users.get(stats.name, ()))) for stats in inspection.tensors
-    )
-    unread = [f"weights: tensor {t.name!r} not read: {t.reason}" for t in inspection.unread]
-    uses = weight_checks.weight_uses(report.layers, {node.name: node for node in view.nodes})
-    issues = tuple(map(weight_checks.as_issue, weight_checks.check_all(tensors, uses)))
-    return replace(
-        report,
-        weights=tensors,
-        unread_weights=inspection.unread,
-        weight_issues=issues,
-        warnings=tuple(dict.fromkeys((*report.warnings, *unread))),
-        settings=(*report.settings, ("inspect_weights", "true")),
-    )
+    return tuple(replace(stats, layers=tuple(users.get(stats.name, ()))) for stats in tensors)
 
 
 @contextmanager
@@ -157,6 +162,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     strict: bool,
     rule_filter: Callable[[Rule], bool] | None,
     debug: list[str] | None,
+    inspection: Inspection | None = None,
 ) -> Report:
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
@@ -171,7 +177,17 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     layers, totals = account(view, tallies)
     notes: list[str] = [] if debug is None else debug
     by_name = {layer.name: layer for layer in layers}
-    rule_ctx = RuleContext(view, consts, by_name, options, notes, totals.params)
+    weights = tied_to_layers(inspection.tensors, layers) if inspection is not None else None
+    rule_ctx = RuleContext(
+        view,
+        consts,
+        by_name,
+        options,
+        notes,
+        totals.params,
+        weights=None if weights is None else {t.name: t for t in weights},
+        energy=None if inspection is None else energy_reader(path, model),
+    )
     findings = run(rule_ctx, rule_filter)
     settings: tuple[tuple[str, str], ...] = (
         ("kernel", str(options.kernel)),
@@ -180,7 +196,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         ("rank", "auto" if options.rank is None else str(options.rank)),
     )
     settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
-    return Report(
+    report = Report(
         path=str(path),
         model=_model_info(model, view),
         layers=layers,
@@ -190,6 +206,9 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         notes=exporter_notes(layers, output_heads(view)),
         settings=settings,
     )
+    if inspection is None or weights is None:
+        return report
+    return with_weights(report, inspection, weights)
 
 
 def _model_info(model: ModelProto, view: ModelView) -> ModelInfo:

@@ -9,8 +9,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from analyzer import analyze
+from analyzer.read.values import spectrum
 from analyzer.read.values.locate import locate
 from analyzer.read.values.lowrank import energy_kept, read_matrix
+from analyzer.rules.dominant_dense import NOT_READ, DominantDense
 
 
 def _exact(matrix: np.ndarray, rank: int) -> float:
@@ -59,3 +62,74 @@ def test_reads_the_stored_matrix(tmp_path) -> None:
         os.close(fd)
     assert isinstance(read, np.ndarray) and np.array_equal(read, array)
     assert isinstance(wrong, str)
+
+
+def _low_rank_model(path: os.PathLike[str] | str, a_rank_4: np.ndarray) -> None:
+    """x[N, 64] -> MatMul(w [64, 128]) -> y: one layer, the whole model (ONX104 fires)."""
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], "fc")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 128])],
+        initializer=[numpy_helper.from_array(a_rank_4, "w")],
+    )
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def _rank_4() -> np.ndarray:
+    """W = U diag(4, 3, 2, 1) V^T with orthonormal U [64, 4], V [128, 4]: rank 4, its energy
+    16 + 9 + 4 + 1 = 30."""
+    rng = np.random.default_rng(4)
+    left = np.linalg.qr(rng.standard_normal((64, 4)))[0]
+    right = np.linalg.qr(rng.standard_normal((128, 4)))[0]
+    return ((left * np.array([4.0, 3.0, 2.0, 1.0])) @ right.T).astype(np.float32)
+
+
+def _onx104(path: os.PathLike[str] | str, **options: object) -> object:
+    report = analyze(path, sandbox=False, **options)  # type: ignore[arg-type]
+    (finding,) = [f for f in report.findings if f.code == "ONX104"]
+    return finding.detail
+
+
+def test_onx104_states_the_energy_kept_when_weights_are_read(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "fc.onnx")
+    _low_rank_model(path, _rank_4())
+    # default rank floor(64*128 / (4*(64+128))) = floor(8,192 / 768) = 10 >= 4: all 30 of 30
+    detail = _onx104(path, inspect_weights=True)
+    assert isinstance(detail, DominantDense) and detail.rank == 10
+    assert detail.energy_kept == pytest.approx(1.0, abs=1e-4) and detail.energy_reason == ""
+    assert any(
+        label == "energy" and "rank 10 keeps 100.00%" in text for label, text in detail.lines()
+    )
+    # rank 2 keeps (16 + 9) / 30, rank 1 keeps 16 / 30
+    for rank, share in ((2, 25 / 30), (1, 16 / 30)):
+        detail = _onx104(path, inspect_weights=True, rank=rank)
+        assert isinstance(detail, DominantDense)
+        assert detail.energy_kept == pytest.approx(share, abs=1e-3)
+
+
+def test_onx104_reads_nothing_without_inspect_weights(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("a weight was read")
+
+    monkeypatch.setattr(spectrum, "read_matrix", refuse)
+    path = os.path.join(tmp_path, "fc.onnx")
+    _low_rank_model(path, _rank_4())
+    detail = _onx104(path)
+    assert isinstance(detail, DominantDense)
+    assert (detail.energy_kept, detail.energy_reason) == (None, NOT_READ)
+    assert not any(label == "energy" for label, _ in detail.lines())
+
+
+def test_onx104_says_when_a_layer_is_too_big(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spectrum, "MAX_ELEMENTS", 64 * 128 - 1)
+    path = os.path.join(tmp_path, "fc.onnx")
+    _low_rank_model(path, _rank_4())
+    detail = _onx104(path, inspect_weights=True)
+    assert isinstance(detail, DominantDense) and detail.energy_kept is None
+    assert detail.energy_reason.startswith("too big to estimate: 8,192 weights")
+    assert any("too big to estimate" in text for label, text in detail.lines() if label == "energy")

@@ -10,6 +10,7 @@ import pytest
 
 from analyzer import Report, analyze
 from analyzer.core.symbolic import Poly
+from analyzer.rules.untied_head import UntiedHead
 from tests.conftest import SAMPLES
 
 EXPORTED = SAMPLES / "exported"
@@ -115,6 +116,36 @@ def test_gpt2_tied_torchscript_copy_is_flagged_with_the_copy_wording() -> None:
     assert (finding.code, finding.params_saved) == ("ONX103", 32_000)
     assert "copy of the table" in finding.message and "--inspect-weights" in finding.message
     assert finding.confidence == "medium"
+
+
+def test_gpt2_tied_torchscript_copy_read_is_called_a_duplicate() -> None:
+    """With the weights read, the head's [32, 1000] tensor is the table transposed value for
+    value: the file stores a tied table twice (32,000 float32 values, 128,000 bytes)."""
+    report = analyze(EXPORTED / "gpt2_tied.torchscript.onnx", strict=True, inspect_weights=True)
+    (finding,) = [f for f in report.findings if f.code == "ONX103"]
+    detail = finding.detail
+    assert isinstance(detail, UntiedHead)
+    assert (detail.head_copy, detail.stored_transposed) == (True, True)
+    assert (finding.params_saved, detail.head_bytes) == (32_000, 32_000 * 4)
+    assert finding.confidence == "high"
+    assert "duplicate of the table" in finding.message and "128,000 bytes" in finding.message
+    assert "untied" not in finding.message
+    assert any(label == "saving" for label, _ in detail.lines())
+    # ONX203 names the same copy
+    (copy,) = [f for f in report.findings if f.code == "ONX203"]
+    assert (copy.node, copy.params_saved) == (finding.node, 32_000)
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_gpt2_untied_read_is_called_untied(exporter: str) -> None:
+    report = analyze(EXPORTED / f"gpt2_untied.{exporter}.onnx", strict=True, inspect_weights=True)
+    (finding,) = [f for f in report.findings if f.code == "ONX103"]
+    detail = finding.detail
+    assert isinstance(detail, UntiedHead) and detail.head_copy is False
+    assert finding.params_saved == 1_000 * 32
+    assert "the head is untied" in finding.message and "1,000*32 = 32,000" in finding.message
+    assert "copy" not in finding.message
+    assert not [f for f in report.findings if f.code == "ONX203"]
 
 
 def test_bert_tiny_has_no_head_to_tie() -> None:

@@ -21,7 +21,15 @@ from analyzer.rules import all_rules
 from tests.conftest import ROOT, SAMPLES
 
 RULES = SAMPLES / "rules"
-CODES = ("ONX101", "ONX102", "ONX103", "ONX104")
+CODES = (
+    "ONX101", "ONX102", "ONX103", "ONX104", "ONX201", "ONX202", "ONX203", "ONX204", "ONX205"
+)  # fmt: skip
+READS_WEIGHTS = {rule.code for rule in all_rules() if rule.reads_weights}
+"""The weight rules' samples are analysed with --inspect-weights (they find nothing without)."""
+
+
+def _flags(code: str) -> list[str]:
+    return ["--inspect-weights"] if code in READS_WEIGHTS else []
 
 
 def _value(finding: Finding, key: str) -> Any:
@@ -34,7 +42,7 @@ def _value(finding: Finding, key: str) -> Any:
 def assert_findings(code: str, sample: str, *expected: dict[str, Any]) -> None:
     """The sample gives exactly these findings of `code`, in graph order (none when none given);
     each dict names core fields (node, params_saved, ...) or fields of the rule's payload."""
-    report = analyze(RULES / code / sample, strict=True)
+    report = analyze(RULES / code / sample, strict=True, inspect_weights=code in READS_WEIGHTS)
     found = [f for f in report.findings if f.code == code]
     assert len(found) == len(expected), [(f.node, f.message) for f in found]
     for finding, fields in zip(found, expected, strict=True):
@@ -60,6 +68,28 @@ HARNESS = [
     ("ONX104", "bad.onnx", {"node": "fc1", "rank": 42, "low_rank_weights": 32_256,
                             "params_saved": 131_072 - 32_256, "model_params": 136_714}),
     ("ONX104", "good.onnx"),  # three Gemm 64 -> 64, a third each
+    # MatMul 32 -> 16, w[3, 5] = NaN, w[7, 0] = -Inf
+    ("ONX201", "bad.onnx", {"node": "dense0", "tensor": "w", "nans": 1, "infs": 1,
+                            "severity": "error", "params_saved": 0}),
+    ("ONX201", "good.onnx"),
+    # Conv 3x3 4 -> 8, channels 1 and 6 zero: 2 x 4*3*3 = 72 dead weights (the zero bias is not)
+    ("ONX202", "bad.onnx", {"node": "conv", "tensor": "k", "zero_channels": 2, "channels": 8,
+                            "all_zero": False, "params_saved": 2 * 4 * 3 * 3}),
+    ("ONX202", "good.onnx"),  # zero bias; zero rows of a MatMul weight are inputs
+    # a[32, 16] stored again as 'copy' and as 'flipped' = a.T: 512 values, 2,048 bytes each
+    ("ONX203", "bad.onnx", {"node": "dense1", "tensor": "copy", "original": "a",
+                            "transposed": False, "params_saved": 32 * 16, "nbytes": 32 * 16 * 4},
+                           {"node": "gemm2", "tensor": "flipped", "original": "a",
+                            "transposed": True, "params_saved": 32 * 16}),
+    ("ONX203", "good.onnx"),  # identical 16-value biases: 64 bytes, under the 1 KB floor
+    # one value of 100,000 > 65,504; no value below 2^-14
+    ("ONX204", "bad.onnx", {"node": "dense0", "overflow": 1, "underflow": 0,
+                            "largest": 100_000.0}),
+    ("ONX204", "good.onnx"),  # largest 60,000; 2 of 512 (0.4%) below 2^-14
+    # 18,000 of 200*100 = 20,000 zero
+    ("ONX205", "bad.onnx", {"node": "dense0", "zeros": 18_000, "elements": 20_000,
+                            "share": 0.9, "severity": "note"}),
+    ("ONX205", "good.onnx"),  # 8,000 of 20,000 zero (40%)
 ]
 # fmt: on
 
@@ -93,7 +123,7 @@ def test_select_ignore_preview_and_fail_on(code: str, capsys: pytest.CaptureFixt
     bad = str(RULES / code / "bad.onnx")
 
     def codes(*args: str) -> tuple[int, set[str]]:
-        status = main([bad, "--format", "json", *args])
+        status = main([bad, "--format", "json", *_flags(code), *args])
         return status, {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
 
     assert codes("--select", code) == (0, {code})
@@ -118,19 +148,23 @@ def test_sarif_lists_every_rule_with_help_and_rule_properties() -> None:
     )
 
 
-@pytest.mark.parametrize("code", ["ONX102", "ONX103", "ONX104"])
+@pytest.mark.parametrize("code", [c for c in CODES if c != "ONX101"])
 def test_diff_shows_new_and_fixed_findings(code: str, capsys: pytest.CaptureFixture[str]) -> None:
     good, bad = str(RULES / code / "good.onnx"), str(RULES / code / "bad.onnx")
-    main(["diff", good, bad, "--format", "json", "--select", code])
+    main(["diff", good, bad, "--format", "json", "--select", code, *_flags(code)])
     data = json.loads(capsys.readouterr().out)
-    assert [f["code"] for f in data["new_findings"]] == [code] and data["fixed_findings"] == []
-    main(["diff", bad, good, "--select", code])
-    assert f"Fixed findings (1):\n{code}" in capsys.readouterr().out
+    count = 2 if code == "ONX203" else 1  # a copy and a transposed copy
+    assert [f["code"] for f in data["new_findings"]] == [code] * count
+    assert data["fixed_findings"] == []
+    main(["diff", bad, good, "--select", code, *_flags(code)])
+    assert f"Fixed findings ({count}):\n{code}" in capsys.readouterr().out
 
 
 def test_json_of_every_rule_reads_back_equal() -> None:
     exported = ROOT / "sample_models" / "exported"
-    reports = [analyze(RULES / code / "bad.onnx") for code in CODES]
+    reports = [
+        analyze(RULES / code / "bad.onnx", inspect_weights=code in READS_WEIGHTS) for code in CODES
+    ]
     reports.append(analyze(exported / "vgg_style.dynamo.onnx"))
     seen = set()
     for report in reports:

@@ -1,6 +1,6 @@
-"""--inspect-weights end to end: each hand-built defect fires exactly its check (ONX201-ONX205),
-clean real exports fire none, the report round-trips, and the default path never opens a
-weight byte."""
+"""--inspect-weights end to end: each hand-built defect fires exactly its weight rule
+(ONX201-ONX205), clean real exports fire none, the report round-trips, --fail-on ONX201 fails
+CI, and the default path never opens a weight byte."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ from onnx import TensorProto, helper, numpy_helper
 
 from analyzer import analyze
 from analyzer.cli.app import main
+from analyzer.core.results import Finding, Report
 from analyzer.report.reporters.json_reporter import render_json
 from analyzer.report.serialize import report_from_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
 RNG = np.random.default_rng(16)
+WEIGHT_RULES = ("ONX201", "ONX202", "ONX203", "ONX204", "ONX205")
+
+
+def weight_findings(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.code in WEIGHT_RULES]
 
 
 def _normal(*dims: int) -> np.ndarray:
@@ -59,7 +65,7 @@ def _issues(tmp_path: Path, model: onnx.ModelProto) -> list[tuple[str, str]]:
     onnx.save_model(model, path)
     report = analyze(path, inspect_weights=True, sandbox=False)
     assert report.weights is not None
-    return [(issue.code, issue.tensor) for issue in report.weight_issues]
+    return [(f.code, getattr(f.detail, "tensor", "")) for f in weight_findings(report)]
 
 
 def test_nan_fires_onx201_only(tmp_path: Path) -> None:
@@ -74,8 +80,12 @@ def test_inf_fires_onx201_only(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save_model(_dense_model({"w": weight}), path)
     report = analyze(path, inspect_weights=True, sandbox=False)
-    (issue,) = report.weight_issues
-    assert (issue.code, issue.layers) == ("ONX201", ("dense0",))
+    (issue,) = weight_findings(report)
+    assert (issue.code, issue.node, getattr(issue.detail, "layers", ())) == (
+        "ONX201",
+        "dense0",
+        ("dense0",),
+    )
     assert "0 NaN and 1 Inf" in issue.message
 
 
@@ -96,8 +106,9 @@ def test_zero_output_channels_follow_the_op_axis(tmp_path: Path) -> None:
     gemm[[2, 5], :] = 0.0
     path = tmp_path / "gemm.onnx"
     onnx.save_model(_dense_model({"g": gemm}, trans_b=True), path)
-    (issue,) = analyze(path, inspect_weights=True, sandbox=False).weight_issues
+    (issue,) = weight_findings(analyze(path, inspect_weights=True, sandbox=False))
     assert issue.code == "ONX202" and "2 of 16 output channels" in issue.message
+    assert issue.params_saved == 2 * 32  # two rows of 32 weights
 
     matmul = _normal(32, 16)  # MatMul: 16 output channels are columns
     matmul[:, [1, 7, 9]] = 0.0
@@ -105,9 +116,10 @@ def test_zero_output_channels_follow_the_op_axis(tmp_path: Path) -> None:
     inputs_only[[0, 4], :] = 0.0
     path = tmp_path / "matmul.onnx"
     onnx.save_model(_dense_model({"m": matmul, "rows": inputs_only}), path)
-    (issue,) = analyze(path, inspect_weights=True, sandbox=False).weight_issues
-    assert (issue.code, issue.tensor) == ("ONX202", "m")
+    (issue,) = weight_findings(analyze(path, inspect_weights=True, sandbox=False))
+    assert (issue.code, getattr(issue.detail, "tensor", "")) == ("ONX202", "m")
     assert "3 of 16 output channels" in issue.message
+    assert issue.params_saved == 3 * 32  # three columns of 32 weights
 
 
 def test_duplicate_fires_onx203_on_the_copy_only(tmp_path: Path) -> None:
@@ -135,9 +147,14 @@ def test_transposed_copy_fires_onx203(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save_model(model, path)
     report = analyze(path, inspect_weights=True, sandbox=False)
-    (issue,) = report.weight_issues
-    assert (issue.code, issue.tensor, issue.layers) == ("ONX203", "head", ("lm_head",))
+    (issue,) = weight_findings(report)
+    assert (issue.code, issue.node, getattr(issue.detail, "tensor", "")) == (
+        "ONX203",
+        "lm_head",
+        "head",
+    )
     assert "transpose of 'emb'" in issue.message and f"{100 * 32 * 4:,} bytes" in issue.message
+    assert issue.params_saved == 100 * 32
     assert report.weights is not None
     assert {t.name: t.layers for t in report.weights} == {
         "emb": ("embed",),
@@ -184,16 +201,15 @@ CLEAN = (
 def test_clean_real_exports_fire_nothing(name: str) -> None:
     report = analyze(SAMPLES / "exported" / name, inspect_weights=True)
     assert report.weights, name
-    assert report.weight_issues == (), [i.message for i in report.weight_issues]
+    assert weight_findings(report) == [], [f.message for f in weight_findings(report)]
     assert report.unread_weights == ()
 
 
 def test_legacy_tied_embedding_export_is_found_transposed() -> None:
     """The torchscript export of a tied embedding stores the head as a transposed copy."""
     report = analyze(SAMPLES / "exported" / "tied_embedding.torchscript.onnx", inspect_weights=True)
-    assert [(i.code, "transpose of 'emb.weight'" in i.message) for i in report.weight_issues] == [
-        ("ONX203", True)
-    ]
+    found = [(f.code, "transpose of 'emb.weight'" in f.message) for f in weight_findings(report)]
+    assert found == [("ONX203", True)]
 
 
 def test_report_with_weights_round_trips_through_json(tmp_path: Path) -> None:
@@ -202,7 +218,7 @@ def test_report_with_weights_round_trips_through_json(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     onnx.save_model(_dense_model({"w": weight, "z": np.zeros((64, 8), np.float32)}), path)
     report = analyze(path, inspect_weights=True, sandbox=False)
-    assert report.weights is not None and report.weight_issues
+    assert report.weights is not None and weight_findings(report)
     assert report_from_data(json.loads(render_json(report))) == report
     plain = analyze(path, sandbox=False)
     assert plain.weights is None
@@ -300,7 +316,8 @@ def test_lenet5_external_with_the_flag(capsys: pytest.CaptureFixture[str]) -> No
     stored = {t.name for t in onnx.load(str(path), load_external_data=False).graph.initializer}
     assert {t["name"] for t in data["weights"]} >= stored
     assert any(t["location"] == "lenet5_external.onnx.data" for t in data["weights"])
-    assert data["unread_weights"] == [] and data["weight_issues"] == []
+    assert data["unread_weights"] == []
+    assert not [f for f in data["findings"] if f["code"] in WEIGHT_RULES]
 
 
 def test_table_summary_fits_80_columns(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -318,12 +335,18 @@ def test_table_summary_fits_80_columns(monkeypatch: pytest.MonkeyPatch, tmp_path
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
     start = lines.index(next(line for line in lines if line.startswith("Weights:")))
     block = lines[start : lines.index("", start)]
     assert block[0] == "Weights: 2 tensors read, 16.0 KB"
     assert "NaN 2, Inf 0 (in 2 tensors)" in block[1]
-    assert max(map(len, block)) <= 80
-    assert any("ONX201" in line for line in block) and any("ONX203" in line for line in block)
+    assert "  copies of another tensor: 1 (8.0 KB)" in block
+    start = lines.index(next(line for line in lines if line.startswith("Findings")))
+    findings = [*lines[start:], ""]
+    findings = findings[: findings.index("")]
+    # the NaN in both 'w' and its copy; the copy: 64*32 float32 = 8,192 bytes
+    assert sum(line.startswith("ONX201 non-finite-weights: ") for line in findings) == 2
+    assert any(line.startswith("ONX203 duplicate-weights: dense1") for line in findings)
 
 
 def test_inspect_weights_under_a_2gb_address_space_limit(tmp_path: Path) -> None:
@@ -342,3 +365,33 @@ def test_config_key_inspect_weights(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = str(tmp_path / "pyproject.toml")
     assert main([str(path), "--config", config, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["weights"]
+
+
+def test_fail_on_onx201_fails_ci_on_a_broken_checkpoint(tmp_path: Path) -> None:
+    """Through the CLI in its own process: exit 1 with --fail-on ONX201, 0 without it, and the
+    rule finds nothing (exit 0) when the weights are not read."""
+    weight = _normal(64, 32)
+    weight[2, 2] = np.nan
+    path = tmp_path / "broken.onnx"
+    onnx.save_model(_dense_model({"w": weight}), path)
+    failing = _cli([str(path), "--inspect-weights", "--fail-on", "ONX201"], tmp_path)
+    assert failing.returncode == 1, failing.stderr
+    assert "ONX201 non-finite-weights" in failing.stdout and "fail-on" in failing.stdout
+    assert _cli([str(path), "--inspect-weights"], tmp_path).returncode == 0
+    unread = _cli([str(path), "--fail-on", "ONX201", "--format", "json"], tmp_path)
+    assert unread.returncode == 0, unread.stderr
+    assert not [f for f in json.loads(unread.stdout)["findings"] if f["code"] in WEIGHT_RULES]
+
+
+def test_weight_rules_obey_select_and_ignore(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(SAMPLES / "rules" / "ONX201" / "bad.onnx")
+    main([path, "--inspect-weights", "--format", "json", "--ignore", "ONX201"])
+    assert "ONX201" not in {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    main([path, "--inspect-weights", "--format", "sarif", "--select", "ONX201"])
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    (result,) = run["results"]
+    assert (result["ruleId"], result["level"]) == ("ONX201", "error")
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert rules["ONX201"]["defaultConfiguration"] == {"level": "error"}
+    assert rules["ONX205"]["defaultConfiguration"] == {"level": "note"}
+    assert rules["ONX203"]["properties"]["readsWeights"] is True

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from analyzer.core.symbolic import Dim, Poly
-from analyzer.core.tensorstats import TensorStats, UnreadTensor, WeightIssue
+from analyzer.core.tensorstats import TensorStats, UnreadTensor
 
 FORMAT_VERSION = 2
 """Version of the JSON report schema (docs/json-report.md); bumped on incompatible change."""
@@ -176,7 +176,7 @@ class Finding:
     confidence: str
     """high | medium | low"""
     severity: str = "warning"
-    """warning | note (SARIF levels)"""
+    """error | warning | note (SARIF levels)"""
     params_saved: int = 0
     macs_delta: Poly = field(default_factory=Poly)
     detail: Payload | None = None
@@ -248,8 +248,6 @@ class Report:
     """Per stored tensor value statistics (--inspect-weights); None when not inspected."""
     unread_weights: tuple[UnreadTensor, ...] = ()
     """Stored tensors --inspect-weights could not read, and why."""
-    weight_issues: tuple[WeightIssue, ...] = ()
-    """What the weight checks (ONX201-ONX205) found; to become Findings."""
     format_version: int = FORMAT_VERSION
 
 

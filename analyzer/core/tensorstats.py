@@ -59,21 +59,4 @@ class UnreadTensor:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WeightIssue:
-    """One weight check's verdict on one stored tensor (ONX201-ONX205).
-
-    A stand-in until the rule-agnostic Finding lands: `rules/weight_checks.py` keeps each
-    check's typed result and turns it into this flat record with `as_issue`.
-    """
-
-    code: str
-    rule: str
-    severity: str
-    """error | warning | info"""
-    tensor: str
-    layers: tuple[str, ...]
-    message: str
-
-
-__all__ = ["TensorStats", "UnreadTensor", "WeightIssue"]
+__all__ = ["TensorStats", "UnreadTensor"]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from analyzer.core.results import Finding, LayerTally
+from analyzer.core.tensorstats import TensorStats
 from analyzer.count.weights import Constants
 from analyzer.view.model import ModelView
 
@@ -30,6 +31,13 @@ class RuleContext:
     debug: list[str]
     total_params: int = 0
     """The model's parameters, each stored tensor once (ONX104's share is of this)."""
+    weights: Mapping[str, TensorStats] | None = None
+    """Each stored tensor's value statistics by name (--inspect-weights); None when the
+    weights were not read: the rules that judge values then yield nothing."""
+    energy: Callable[[str, int], float | str] | None = None
+    """(tensor, rank) -> the share of the stored 2-D tensor's spectral energy its `rank`
+    largest singular values keep, or why it was not estimated; None when the weights were not
+    read. Given by the api (the read stage opens the file), so a rule never opens it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +51,10 @@ class Rule:
     instead: str
     check: Callable[[RuleContext], Iterator[Finding]]
     preview: bool = False
+    severity: str = "warning"
+    """Its findings' severity (error | warning | note): SARIF's default level for the rule."""
+    reads_weights: bool = False
+    """It judges weight values: it finds nothing without --inspect-weights."""
 
     def doc(self) -> str:
         return (

@@ -17,6 +17,9 @@ MIN_SAVING: Final = 4
 """The default rank is the largest that still saves this many times the weights."""
 
 
+NOT_READ: Final = "the weights were not read (--inspect-weights estimates it)"
+
+
 def default_rank(inputs: int, outputs: int) -> int:
     """The largest r with in*r + r*out <= in*out / 4: floor(in*out / (4*(in+out)))."""
     return (inputs * outputs) // (MIN_SAVING * (inputs + outputs))
@@ -41,6 +44,12 @@ class DominantDense(Payload):
     """Rows the layer multiplies (N, or N x T for a sequence)."""
     dense_macs: Poly
     low_rank_macs: Poly
+    energy_kept: float | None = None
+    """With --inspect-weights: the share of the weight's spectral energy (sum of squared
+    singular values) in its `rank` largest, by randomised SVD; None when not estimated."""
+    energy_reason: str = NOT_READ
+    """Why energy_kept is None (weights not read, too big to estimate, quantized); "" when
+    it was estimated."""
 
     def summary(self) -> str:
         return f"{self.in_features:,} -> {self.units:,}"
@@ -58,8 +67,28 @@ class DominantDense(Payload):
                           f"{self.low_rank_macs} MACs ({saving:.1f}x fewer)"),
             ("drop-in", f"MatMul([{self.in_features}, {r}]) -> Gemm([{r}, {self.units}], "
                         "bias)"),
-            ("note", f"the file's shapes cannot tell whether rank {r} keeps the model's "
-                     "accuracy: that needs the weights (their singular values) or retraining"),
+            *self._energy_lines(),
+        )  # fmt: skip
+
+    def _energy_lines(self) -> tuple[tuple[str, str], ...]:
+        r = self.rank
+        if self.energy_kept is None:
+            estimate = (
+                ("energy", f"rank {r}'s share of the spectral energy not estimated: "
+                           f"{self.energy_reason}"),
+            )  # fmt: skip
+            return (
+                *(estimate if self.energy_reason != NOT_READ else ()),
+                ("note", f"the file's shapes cannot tell whether rank {r} keeps the model's "
+                         "accuracy: that needs the weights (their singular values) or "
+                         "retraining"),
+            )  # fmt: skip
+        return (
+            ("energy", f"rank {r} keeps {self.energy_kept:.2%} of the weight's spectral "
+                       f"energy (squared singular values; relative squared error of the best "
+                       f"rank-{r} approximation {1 - self.energy_kept:.2%})"),
+            ("note", "energy is the first look, not the verdict: check the accuracy of the "
+                     "factorised model on data (and fine-tune)"),
         )  # fmt: skip
 
     def sides(self) -> tuple[Side, ...]:
@@ -83,7 +112,21 @@ class DominantDense(Payload):
             "lowRankWeights": self.low_rank_weights,
             "denseMacs": self.dense_macs.to_json(),
             "lowRankMacs": self.low_rank_macs.to_json(),
+            "energyKept": None if self.energy_kept is None else finite(self.energy_kept),
+            "energyReason": self.energy_reason,
         }
+
+
+def _energy(ctx: RuleContext, tensor: str | None, rank: int) -> tuple[float | None, str]:
+    """(share of energy kept at `rank`, "") or (None, why not)."""
+    if ctx.energy is None:
+        return None, NOT_READ
+    if tensor is None:
+        return None, "no stored weight tensor"
+    kept = ctx.energy(tensor, rank)
+    if isinstance(kept, str):
+        return None, kept
+    return round(kept, 4), ""
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -110,6 +153,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         shape = ctx.view.shape(data)
         rows = Poly.product(shape[:-1]) if shape else Poly.of(1)
         bias = sum(w.elements for w in layer.weights if w.role == "bias")
+        weight = next((w.tensor for w in layer.weights if w.role == "weight"), None)
+        kept, reason = _energy(ctx, weight, rank)
         detail = DominantDense(
             in_features=k,
             units=units,
@@ -123,6 +168,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             rows=rows,
             dense_macs=rows * Poly.of(k * units),
             low_rank_macs=rows * Poly.of(low_rank),
+            energy_kept=kept,
+            energy_reason=reason,
+        )
+        accuracy = (
+            f"At rank {rank} it keeps {kept:.2%} of the weight's spectral energy; the "
+            "accuracy still needs checking on data"
+            if kept is not None
+            else f"Whether rank {rank} keeps the accuracy needs the weights or retraining"
         )
         yield Finding(
             code=CODE,
@@ -133,8 +186,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"dense layer {node.name!r} ({k:,} -> {units:,}) holds {layer.params:,} of the "
                 f"model's {total:,} parameters ({share:.1%}); factorised at rank {rank} it "
                 f"needs {k:,}*{rank} + {rank}*{units:,} = {low_rank:,} weights instead of "
-                f"{k * units:,}, and as many MACs per row. Whether rank {rank} keeps the "
-                "accuracy needs the weights or retraining"
+                f"{k * units:,}, and as many MACs per row. {accuracy}"
             ),
             confidence="medium",
             severity="note",
@@ -154,7 +206,9 @@ DOMINANT_DENSE: Final = add_rule(
             "50% of the model's parameters, and prices its low-rank factorisation at rank r "
             "(--rank; by default the largest r that still saves 4x: "
             "r = floor(in*out / (4*(in+out)))): in*r + r*out weights and MACs per row. A layer "
-            "whose weight is shared (a tied head) is left alone."
+            "whose weight is shared (a tied head) is left alone. With --inspect-weights it also "
+            "states the share of the weight's spectral energy rank r keeps (randomised SVD; a "
+            "weight over 8,388,608 values is reported as too big to estimate)."
         ),
         why=(
             "When one matrix is most of the model, it is where size can be won: replacing "

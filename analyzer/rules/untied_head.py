@@ -35,6 +35,11 @@ class UntiedHead(Payload):
     """The head weight as stored: [D, V] (transposed like the table's copy) or [V, D]."""
     head_bias: int
     stored_transposed: bool
+    head_copy: bool | None = None
+    """With --inspect-weights: True when the head's values are the table's (transposed, or as
+    is: a copy of a tied table), False when they differ (untied); None when not read."""
+    head_bytes: int = 0
+    """Bytes the head weight takes as stored (the saving when it is a copy; 0 when not read)."""
 
     def summary(self) -> str:
         return f"{self.dim:,} -> {self.vocab:,}"
@@ -42,13 +47,36 @@ class UntiedHead(Payload):
     def lines(self) -> tuple[tuple[str, str], ...]:
         v, d = self.vocab, self.dim
         head = ", ".join(map(str, self.head_shape))
+        drop_in = (
+            "drop-in", "reuse the table as the head's weight (MatMul(h, Transpose(table)), or "
+                       "Gemm(h, table, transB=1)); in torch: lm_head.weight = wte.weight",
+        )  # fmt: skip
+        table = ("table", f"{self.table!r} [{v}, {d}] read by Gather {self.embedding_node!r}")
+        if self.head_copy:
+            how = "the table transposed" if self.stored_transposed else "the table"
+            return (
+                table,
+                ("head", f"{self.head_weight!r} [{head}] holds {how}, value for value: the "
+                         "model is tied, the file stores the table twice"),
+                ("saving", f"{v * d:,} stored values ({self.head_bytes:,} bytes), same "
+                           "outputs, nothing to retrain"),
+                drop_in,
+            )  # fmt: skip
+        if self.head_copy is False:
+            return (
+                table,
+                ("head", f"{self.head_weight!r} [{head}] stored apart, with its own values "
+                         f"(read): an untied head, {v * d:,} weights"),
+                ("tied", f"one [{v}, {d}] table for both: {v * d:,} fewer weights, same MACs "
+                         "(tie them and fine-tune)"),
+                drop_in,
+            )  # fmt: skip
         return (
-            ("table", f"{self.table!r} [{v}, {d}] read by Gather {self.embedding_node!r}"),
+            table,
             ("head", f"{self.head_weight!r} [{head}] stored apart: {v * d:,} weights"
                      f"{' (the table transposed)' if self.stored_transposed else ''}"),
             ("tied", f"one [{v}, {d}] table for both: {v * d:,} fewer weights, same MACs"),
-            ("drop-in", "reuse the table as the head's weight (MatMul(h, Transpose(table)), or "
-                        "Gemm(h, table, transB=1)); in torch: lm_head.weight = wte.weight"),
+            drop_in,
             ("note", COPY_NOTE),
         )  # fmt: skip
 
@@ -70,7 +98,21 @@ class UntiedHead(Payload):
             "headShape": list(self.head_shape),
             "headBias": self.head_bias,
             "storedTransposed": self.stored_transposed,
+            "headCopy": self.head_copy,
+            "headBytes": self.head_bytes,
         }
+
+
+def head_copy(ctx: RuleContext, table: str, head: str) -> tuple[bool | None, int]:
+    """(whether the head's stored values are the table's, transposed or as is; its bytes), or
+    (None, 0) when the weights were not read or either tensor was not."""
+    if ctx.weights is None:
+        return None, 0
+    a, b = ctx.weights.get(table), ctx.weights.get(head)
+    if a is None or b is None:
+        return None, 0
+    same = table in (b.transpose_of, b.duplicate_of) or head in (a.transpose_of, a.duplicate_of)
+    return same, b.nbytes
 
 
 def _tables(layers: Iterator[LayerTally]) -> dict[tuple[int, int], list[tuple[str, str]]]:
@@ -105,6 +147,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         table, gather = sorted(candidates)[0]
         transposed = tuple(weight.shape) == (dim, vocab) and dim != vocab
+        copy, head_bytes = head_copy(ctx, table, weight.tensor)
         detail = UntiedHead(
             embedding_node=gather,
             table=table,
@@ -114,6 +157,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             head_shape=tuple(weight.shape),
             head_bias=sum(w.elements for w in layer.weights if w.role == "bias"),
             stored_transposed=transposed,
+            head_copy=copy,
+            head_bytes=head_bytes,
         )
         stored = (
             f"stores its own [{dim}, {vocab}] weight {weight.tensor!r} (the shape of the table "
@@ -126,17 +171,34 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             rule=UNTIED_HEAD.name,
             node=node.name,
             op_type=node.op_type,
-            message=(
-                f"output layer {node.name!r} ({dim:,} -> {vocab:,}) {stored} apart from "
-                f"embedding table {table!r} [{vocab}, {dim}]: tying them saves "
-                f"{vocab:,}*{dim:,} = {vocab * dim:,} parameters. The file may instead hold a "
-                f"copy of a tied table: {COPY_NOTE}"
-            ),
-            confidence="medium",
+            message=_message(node.name, detail, stored),
+            confidence="medium" if copy is None else "high",
             params_saved=vocab * dim,
             macs_delta=Poly(),
             detail=detail,
         )
+
+
+def _message(node: str, detail: UntiedHead, stored: str) -> str:
+    v, d, table = detail.vocab, detail.dim, detail.table
+    where = f"output layer {node!r} ({d:,} -> {v:,}) {stored} apart from embedding table "
+    where += f"{table!r} [{v}, {d}]"
+    if detail.head_copy:
+        how = "transposed" if detail.stored_transposed else "as is"
+        return (
+            f"{where}, and its values are the table's, {how}: the model is tied and the file "
+            f"stores a duplicate of the table: {v:,}*{d:,} = {v * d:,} values "
+            f"({detail.head_bytes:,} bytes) to save, with the same outputs"
+        )
+    if detail.head_copy is False:
+        return (
+            f"{where}, with values of its own: the head is untied; tying them saves "
+            f"{v:,}*{d:,} = {v * d:,} parameters (and needs fine-tuning)"
+        )
+    return (
+        f"{where}: tying them saves {v:,}*{d:,} = {v * d:,} parameters. The file may instead "
+        f"hold a copy of a tied table: {COPY_NOTE}"
+    )
 
 
 UNTIED_HEAD: Final = add_rule(
@@ -150,8 +212,10 @@ UNTIED_HEAD: Final = add_rule(
             f"Flags a dense output layer whose weight is [D, V] (or [V, D] with transB) when a "
             f"Gather reads a float embedding table [V, D] with V >= {MIN_VOCAB:,} stored as a "
             "different tensor. A head that reads the table itself (through a Transpose, or "
-            "transB) is tied and never flagged. The file cannot tell a copy that the exporter "
-            "wrote of a tied table from an untied head; --inspect-weights compares contents."
+            "transB) is tied and never flagged. Shapes cannot tell a copy that the exporter "
+            "wrote of a tied table from an untied head; with --inspect-weights the two "
+            "tensors' contents are compared, and the finding says which it is (a duplicate: "
+            "bytes to save; untied: parameters to save by tying)."
         ),
         why=(
             "Language models usually tie the output projection to the input embedding (GPT-2, "

@@ -2,7 +2,7 @@
 
 One run. `tool.driver.rules` lists every registered rule (id = rule code) plus one entry per
 distinct violated policy (`budget/max-params`, ...; a fail-on violation uses its rule's code).
-Each finding is a result (level `warning`, or `error` when a fail-on violation names its code)
+Each finding is a result (level: its severity, or `error` when a fail-on violation names its code)
 and each violation is a result (level `error`). Locations name the model file as the artifact and
 the ONNX node as a logical location, since a binary model has no line numbers. The output
 validates against the OASIS schema (tests/data/sarif-schema-2.1.0.json).
@@ -78,8 +78,8 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
         "shortDescription": _text(rule.summary),
         "fullDescription": _text(rule.what),
         "help": {"text": doc, "markdown": doc},
-        "defaultConfiguration": {"level": "warning"},
-        "properties": {"preview": rule.preview},
+        "defaultConfiguration": {"level": _level(rule.severity)},
+        "properties": {"preview": rule.preview, "readsWeights": rule.reads_weights},
     }
 
 

@@ -66,11 +66,15 @@ def largest(findings: list[Finding]) -> list[Finding]:
 
 
 def saving_text(findings: list[Finding]) -> str:
-    """`N findings, P fewer params in total, MACs +/-M` for a rule's block."""
+    """`N findings, P fewer params in total, MACs +/-M` for a rule's block (the parts that are
+    not zero)."""
     saved = sum(f.params_saved for f in findings)
-    return (
-        f"{len(findings)} findings, {saved:,} fewer params in total, MACs {macs_change(findings)}"
-    )
+    parts = [f"{len(findings)} findings"]
+    if saved:
+        parts.append(f"{saved:,} fewer params in total")
+    if Poly.total(f.macs_delta for f in findings) != Poly():
+        parts.append(f"MACs {macs_change(findings)}")
+    return ", ".join(parts)
 
 
 def macs_change(findings: list[Finding]) -> str:
@@ -91,7 +95,8 @@ def group_lines(findings: list[Finding]) -> list[str]:
     first = findings[0]
     lines = [f"{first.code} {first.rule}: {saving_text(findings)}"]
     for finding in largest(findings):
-        lines.append(f"  {heading(finding)}: {finding.params_saved:,} fewer params")
+        saved = f": {finding.params_saved:,} fewer params" if finding.params_saved else ""
+        lines.append(f"  {heading(finding)}{saved}")
     if len(findings) > LARGEST:
         lines.append(f"  ... {len(findings) - LARGEST} more (every one in --format json or sarif)")
     return lines

@@ -1,14 +1,12 @@
-"""The table's weight summary (--inspect-weights): a few short lines, the details in JSON."""
+"""The table's weight summary (--inspect-weights): a few short lines, the details in JSON; what
+the weight rules make of them is in the findings."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from analyzer.core.results import Report
-from analyzer.rules.weight_checks import UNDERFLOW_SHARE
-
-MAX_ISSUES = 20
-"""Weight check lines shown in the table; the JSON report has all of them."""
+from analyzer.rules.fp16_unsafe import UNDERFLOW_SHARE
 
 
 def _size(count: int) -> str:
@@ -21,7 +19,8 @@ def _size(count: int) -> str:
 
 
 def weight_lines(report: Report) -> list[str]:
-    """Nothing when weights were not inspected; else totals, then each check's verdict."""
+    """Nothing when weights were not inspected; else totals, non-finite, zero, fp16-unsafe and
+    copied tensors (the findings name them)."""
     tensors = report.weights
     if tensors is None:
         return []
@@ -45,14 +44,10 @@ def weight_lines(report: Report) -> list[str]:
         reasons = Counter(u.reason.split(":")[0] for u in report.unread_weights)
         top = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(2))
         lines.append(f"  not read: {len(report.unread_weights):,} ({top}; see warnings)")
-    issues = report.weight_issues
-    if issues:
-        lines.append(f"  weight checks ({len(issues):,}):")
-        lines += [f"  {i.code} {i.rule}: {i.message}" for i in issues[:MAX_ISSUES]]
-        if len(issues) > MAX_ISSUES:
-            lines.append(f"  ... {len(issues) - MAX_ISSUES:,} more in --format json")
-    else:
-        lines.append("  weight checks: none")
+    copies = [t for t in tensors if t.duplicate_of or t.transpose_of]
+    if copies:
+        copied = _size(sum(t.nbytes for t in copies))
+        lines.append(f"  copies of another tensor: {len(copies):,} ({copied})")
     return lines
 
 
