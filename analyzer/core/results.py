@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TypeVar
 
 from analyzer.core.symbolic import Dim, Poly
@@ -132,8 +132,19 @@ class Payload:
         return ()
 
     def properties(self) -> dict[str, object]:
-        """SARIF result properties (camelCase, JSON-ready values)."""
-        return {}
+        """SARIF result properties (camelCase, JSON-ready values): by default every field, tuples
+        as lists and non-finite floats as null; a rule overrides it to rename or leave out."""
+        out: dict[str, object] = {}
+        # every payload is a dataclass (payload() registers only those)
+        for item in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, float):
+                value = finite(value)
+            head, *rest = item.name.split("_")
+            out[head + "".join(word.capitalize() for word in rest)] = value
+        return out
 
 
 def finite(value: float) -> float | None:
@@ -150,6 +161,8 @@ def payload(code: str) -> Callable[[P], P]:
     """Class decorator: register a rule's payload class under its code (one per code)."""
 
     def register(cls: P) -> P:
+        if not is_dataclass(cls):
+            raise TypeError(f"payload for {code} must be a dataclass (apply @payload above it)")
         if PAYLOADS.get(code, cls) is not cls:
             raise ValueError(f"payload for {code} registered twice")
         PAYLOADS[code] = cls

@@ -63,19 +63,6 @@ class DeadLayer(Payload):
                     f"pruned: {self.dead_weights:,} fewer weights"),
         )  # fmt: skip
 
-    def properties(self) -> dict[str, object]:
-        return {
-            "tensor": self.tensor,
-            "layers": list(self.layers),
-            "dtype": self.dtype,
-            "dims": list(self.dims),
-            "elements": self.elements,
-            "allZero": self.all_zero,
-            "zeroChannels": self.zero_channels,
-            "channels": self.channels,
-            "deadWeights": self.dead_weights,
-        }
-
 
 def _zero_channels(t: TensorStats, uses: list[WeightUse]) -> tuple[int, int]:
     """(all-zero output channels, channels) along the one known axis, else (0, 0)."""

@@ -62,18 +62,6 @@ class DuplicateWeights(Payload):
                        f"{use} instead"),
         )  # fmt: skip
 
-    def properties(self) -> dict[str, object]:
-        return {
-            "tensor": self.tensor,
-            "layers": list(self.layers),
-            "dtype": self.dtype,
-            "dims": list(self.dims),
-            "original": self.original,
-            "transposed": self.transposed,
-            "elements": self.elements,
-            "nbytes": self.nbytes,
-        }
-
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     tensors = read_weights(ctx)

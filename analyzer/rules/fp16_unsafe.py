@@ -64,17 +64,6 @@ class Fp16Unsafe(Payload):
                     "common float16: node_block_list), or use bfloat16, float32's range"),
         )  # fmt: skip
 
-    def properties(self) -> dict[str, object]:
-        return {
-            "tensor": self.tensor,
-            "layers": list(self.layers),
-            "dims": list(self.dims),
-            "elements": self.elements,
-            "overflow": self.overflow,
-            "underflow": self.underflow,
-            "largest": self.largest,
-        }
-
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     tensors = read_weights(ctx)

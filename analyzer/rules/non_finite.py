@@ -47,17 +47,6 @@ class NonFiniteWeights(Payload):
                     "right one); check the conversion that wrote this tensor"),
         )  # fmt: skip
 
-    def properties(self) -> dict[str, object]:
-        return {
-            "tensor": self.tensor,
-            "layers": list(self.layers),
-            "dtype": self.dtype,
-            "dims": list(self.dims),
-            "elements": self.elements,
-            "nans": self.nans,
-            "infs": self.infs,
-        }
-
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     tensors = read_weights(ctx)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, Payload, finite, payload
+from analyzer.core.results import Finding, Payload, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
     context_uses,
@@ -47,17 +47,6 @@ class SparseWeights(Payload):
             ("candidate", f"a sparse or pruned kernel: {self.elements - self.zeros:,} non-zero "
                           "values to store and multiply, if the runtime has a sparse kernel"),
         )  # fmt: skip
-
-    def properties(self) -> dict[str, object]:
-        return {
-            "tensor": self.tensor,
-            "layers": list(self.layers),
-            "dtype": self.dtype,
-            "dims": list(self.dims),
-            "elements": self.elements,
-            "zeros": self.zeros,
-            "share": finite(self.share),
-        }
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
