@@ -189,7 +189,7 @@ def _chromium(chromium: str, page: Path, *args: str) -> subprocess.CompletedProc
 
 
 def test_rendered_page_has_chart_findings_and_table(browser: str, tmp_path: Path) -> None:
-    """seed_mlp has one ONX101 finding: after the page's script ran, the DOM holds the chart,
+    """seed_mlp has ONX101 (and ONX104) on its one layer: after the page's script ran, the DOM holds the chart,
     the finding's side-by-side bars and the first table rows; the screenshot is written."""
     page = tmp_path / "seed_mlp.html"
     assert main([str(SAMPLES / "seed_mlp.onnx"), "--format", "html", "-o", str(page)]) == 0
@@ -201,7 +201,7 @@ def test_rendered_page_has_chart_findings_and_table(browser: str, tmp_path: Path
     assert chart is not None and chart.group(0).count("<rect") == 2  # params and MACs of dense
     finding = re.search(r'<svg id="finding-0".*?</svg>', dom, re.S)
     assert finding is not None and finding.group(0).count("<rect") == 4  # 2 sides x 2 measures
-    assert "ONX101" in dom and "dense 3,200" in dom and "conv 288" in dom
+    assert "ONX101" in dom and "dense (as is): 3,200" in dom and "conv 3x3, 32 filters: 288" in dom
     rows = re.findall(r"<tr><td class=\"n\">\d+</td><td class=\"name\"", dom)
     assert len(rows) == 1 and "3,232" in dom  # the one layer, params drawn by the script
     shot = tmp_path / "shot.png"

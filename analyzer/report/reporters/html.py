@@ -141,7 +141,8 @@ def _bars(
     label_w, bar_w, bar_h, gap = 260, 360, 12, 6
     group_h = len(series) * bar_h + gap
     height = len(labels) * group_h + 8
-    total_w = label_w + bar_w + 90
+    longest = max((len(t) for _, _, _, texts in series for t in texts), default=0)
+    total_w = label_w + bar_w + max(90, 7 * longest + 8)  # room for the value after a full bar
     out = [
         f'<svg id="{chart_id}" role="img" width="{total_w}" height="{height}" '
         f'viewBox="0 0 {total_w} {height}" xmlns="http://www.w3.org/2000/svg">'
