@@ -189,8 +189,9 @@ def _chromium(chromium: str, page: Path, *args: str) -> subprocess.CompletedProc
 
 
 def test_rendered_page_has_chart_findings_and_table(browser: str, tmp_path: Path) -> None:
-    """seed_mlp has ONX101 (and ONX104) on its one layer: after the page's script ran, the DOM holds the chart,
-    the finding's side-by-side bars and the first table rows; the screenshot is written."""
+    """seed_mlp has ONX101 (and ONX104) on its one layer: after the page's script ran, the
+    DOM holds the chart, the finding's side-by-side bars and the first table rows; the
+    screenshot is written."""
     page = tmp_path / "seed_mlp.html"
     assert main([str(SAMPLES / "seed_mlp.onnx"), "--format", "html", "-o", str(page)]) == 0
     done = _chromium(browser, page, "--dump-dom")
