@@ -9,7 +9,7 @@ from typing import Final
 from analyzer.core.results import Finding, Payload, Side, finite, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
-from analyzer.rules.dense_on_spatial import dense_shape
+from analyzer.rules.dense import dense_shape
 
 CODE: Final = "ONX104"
 MIN_SHARE: Final = 0.5

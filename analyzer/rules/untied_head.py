@@ -9,7 +9,7 @@ from typing import Final
 from analyzer.core.results import Finding, LayerTally, Payload, Side, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
-from analyzer.rules.dense_on_spatial import dense_shape
+from analyzer.rules.dense import dense_shape
 
 CODE: Final = "ONX103"
 MIN_VOCAB: Final = 1000

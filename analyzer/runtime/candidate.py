@@ -32,8 +32,9 @@ from analyzer.count.visitors import Context
 from analyzer.count.visitors.linear import bias_add
 from analyzer.count.weights import Constants
 from analyzer.read import loader
-from analyzer.rules import Options, RuleContext
+from analyzer.rules import Options, RuleContext, trace
 from analyzer.rules import dense_on_spatial as onx101
+from analyzer.rules.dense import dense_shape
 from analyzer.runtime.reading import load_model_for_reading
 from analyzer.runtime.surgery import CHANNELS_FIRST, CHANNELS_LAST, Plan, rewrite
 from analyzer.runtime.verify import verify as runtime_verify
@@ -97,7 +98,7 @@ def _chain(view: ModelView, ctx: RuleContext, data: str, source: str) -> list[No
     """Nodes from the flattened spatial `source` down to the dense input `data` (rule's walk)."""
     nodes: list[NodeView] = []
     value = data
-    for _ in range(onx101.MAX_STEPS):
+    for _ in range(trace.MAX_STEPS):
         if value == source:
             return nodes
         index = view.producer.get(value)
@@ -105,10 +106,10 @@ def _chain(view: ModelView, ctx: RuleContext, data: str, source: str) -> list[No
             return None
         node = view.nodes[index]
         nodes.append(node)
-        if node.op_type in onx101.RESHAPING:
+        if node.op_type in trace.RESHAPING:
             value = node.inputs[0]
-        elif node.op_type in onx101.ELEMENTWISE:
-            nxt = onx101.data_input(node, ctx)
+        elif node.op_type in trace.ELEMENTWISE:
+            nxt = trace.data_input(node, ctx)
             if nxt is None:
                 return None
             value = nxt
@@ -175,14 +176,14 @@ def _refused(
 
 def _matched(
     finding: Finding, node: NodeView, ctx: RuleContext
-) -> tuple[str, onx101.Source, int] | str:
+) -> tuple[str, trace.Source, int] | str:
     """The dense input, its spatial source and its dtype, as the report describes them."""
     detail = onx101.detail(finding)
-    dense = onx101.dense_shape(node, ctx)
+    dense = dense_shape(node, ctx)
     if dense is None:
         return "not a dense layer with a constant 2-D weight"
     data, k, units = dense
-    source = onx101.flattened_source(node, data, k, ctx)
+    source = trace.flattened_source(node, data, k, ctx)
     if isinstance(source, str):
         return source
     if (source.channels, source.spatial, source.layout) != (
@@ -218,7 +219,7 @@ def _replaced_outputs(
 def _feed(
     finding: Finding,
     view: ModelView,
-    source: onx101.Source,
+    source: trace.Source,
     data: str,
     *,
     direct: bool,
