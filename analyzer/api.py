@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
-from onnx import ModelProto
-
 from analyzer.core.errors import AuditError
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.results import LayerTally, ModelInfo, Report
 from analyzer.count.accounting import account
 from analyzer.count.notes import exporter_notes, output_heads
