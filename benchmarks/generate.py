@@ -158,7 +158,7 @@ def llama_params(vocab: int, d: int, layers: int, ffn: int) -> int:
 
 
 def llama(
-    vocab: int, d: int, layers: int, heads: int, ffn: int, ctx: int
+    vocab: int, d: int, layers: int, *, heads: int, ffn: int, ctx: int
 ) -> tuple[ModelProto, Builder, int]:
     """A LLaMA-like decoder as TorchScript exports it at opset 17: RMSNorm and rotary written
     out op by op, every reshape's target computed from Shape, index and axis values as
@@ -178,8 +178,10 @@ def llama(
         weight = b.weight(f"{name}.weight", [d])
         x32 = b.one("Cast", [x], to=TensorProto.FLOAT)
         var = b.one("ReduceMean", [b.one("Pow", [x32, c(2.0, dtype=np.float32)])], axes=[-1])
-        inv = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [var, c(1e-6, dtype=np.float32)])])])
-        return b.one("Mul", [weight, b.one("Cast", [b.one("Mul", [x32, inv])], to=TensorProto.FLOAT)])
+        eps = c(1e-6, dtype=np.float32)
+        inv = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [var, eps])])])
+        normed = b.one("Cast", [b.one("Mul", [x32, inv])], to=TensorProto.FLOAT)
+        return b.one("Mul", [weight, normed])
 
     def split_heads(x: str) -> str:
         target = b.one("Concat", [dim(x, 0), dim(x, 1), c([heads]), c([head_dim])], axis=0)
@@ -224,7 +226,8 @@ def llama(
         q = rotary(split_heads(proj["q"]), cos, sin)
         k = rotary(split_heads(proj["k"]), cos, sin)
         v = split_heads(proj["v"])
-        scores = b.one("Div", [b.one("MatMul", [q, b.one("Transpose", [k], perm=[0, 1, 3, 2])]), scale])
+        k_t = b.one("Transpose", [k], perm=[0, 1, 3, 2])
+        scores = b.one("Div", [b.one("MatMul", [q, k_t]), scale])
         probs = b.one("Softmax", [b.one("Add", [scores, causal_mask(h)])], axis=-1)
         att = b.one("Transpose", [b.one("MatMul", [probs, v])], perm=[0, 2, 1, 3])
         merged = b.one("Concat", [dim(att, 0), dim(att, 1), c([d])], axis=0)
@@ -324,7 +327,7 @@ SPECS = [
     Spec("chain-50k", lambda: chain(50_000), {"input": ([1, 16], "float32")}),
     Spec(
         "llama-48l",
-        lambda: llama(32000, 384, 48, 6, 1024, 2048),
+        lambda: llama(32000, 384, 48, heads=6, ffn=1024, ctx=2048),
         GPT_INPUTS,
         note="LLaMA-like, 48 blocks as TorchScript writes them: ~8k nodes, 0.44 GB embedded",
     ),
