@@ -247,9 +247,7 @@ def llama(
         helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
         for n in ("input_ids", "position_ids")
     ]
-    outputs = [
-        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])
-    ]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])]
     return finish(b, "llama", inputs, outputs), b, llama_params(vocab, d, layers, ffn)
 
 
