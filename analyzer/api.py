@@ -8,13 +8,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 
-from onnx import ModelProto
-
 from analyzer.core.errors import AuditError
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.results import LayerTally, ModelInfo, Report
 from analyzer.core.tensorstats import TensorStats
 from analyzer.count.accounting import account
-from analyzer.count.notes import exporter_notes, output_heads
+from analyzer.count.notes import exporter_notes, head_candidates, output_heads
 from analyzer.count.visitors import Context, fallback, lookup
 from analyzer.count.weights import Constants
 from analyzer.read import loader
@@ -203,7 +202,7 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         findings=findings,
         totals=totals,
         warnings=tuple(dict.fromkeys(ctx.warnings)),
-        notes=exporter_notes(layers, output_heads(view)),
+        notes=exporter_notes(layers, output_heads(view, head_candidates(layers))),
         settings=settings,
     )
     if inspection is None or weights is None:

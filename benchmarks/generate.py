@@ -70,6 +70,14 @@ class Builder:
     def one(self, op: str, inputs: list[str], **attrs: Any) -> str:
         return self.node(op, inputs, **attrs)[0]
 
+    def constant_node(self, values: np.ndarray) -> str:
+        """A Constant node (not an initializer), as TorchScript writes index and axis values."""
+        self.counter += 1
+        out = f"const_{self.counter}"
+        tensor = numpy_helper.from_array(values, f"{out}_value")
+        self.nodes.append(helper.make_node("Constant", [], [out], value=tensor))
+        return out
+
     def counted(self, items: list[TensorProto]) -> int:
         return sum(math.prod(t.dims) for t in items)
 
@@ -141,6 +149,106 @@ def gpt2(vocab: int, ctx: int, d: int, layers: int, heads: int) -> tuple[ModelPr
     ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "seq", vocab])]
     return finish(b, "gpt2", inputs, outputs), b, gpt2_params(vocab, ctx, d, layers)
+
+
+def llama_params(vocab: int, d: int, layers: int, ffn: int) -> int:
+    """Token embedding and an untied LM head, per block 2 RMSNorm weights, Q/K/V/O (4 d^2,
+    no bias) and a gated MLP (3 d ffn), a final RMSNorm."""
+    return 2 * vocab * d + layers * (4 * d * d + 3 * d * ffn + 2 * d) + d
+
+
+def llama(
+    vocab: int, d: int, layers: int, *, heads: int, ffn: int, ctx: int
+) -> tuple[ModelProto, Builder, int]:
+    """A LLaMA-like decoder as TorchScript exports it at opset 17: RMSNorm and rotary written
+    out op by op, every reshape's target computed from Shape, index and axis values as
+    Constant nodes, the causal mask rebuilt in every block (about 170 nodes per block)."""
+    b = Builder()
+    head_dim = d // heads
+    i64 = np.int64
+
+    def c(*values: float, dtype: type = i64) -> str:
+        return b.constant_node(np.array(values if len(values) != 1 else values[0], dtype))
+
+    def dim(x: str, axis: int) -> str:  # Shape -> Gather -> Unsqueeze, as torch writes size()
+        size = b.one("Gather", [b.one("Shape", [x]), c(axis)], axis=0)
+        return b.one("Unsqueeze", [size, c(0)])
+
+    def rms_norm(x: str, name: str) -> str:
+        weight = b.weight(f"{name}.weight", [d])
+        x32 = b.one("Cast", [x], to=TensorProto.FLOAT)
+        var = b.one("ReduceMean", [b.one("Pow", [x32, c(2.0, dtype=np.float32)])], axes=[-1])
+        eps = c(1e-6, dtype=np.float32)
+        inv = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [var, eps])])])
+        normed = b.one("Cast", [b.one("Mul", [x32, inv])], to=TensorProto.FLOAT)
+        return b.one("Mul", [weight, normed])
+
+    def split_heads(x: str) -> str:
+        target = b.one("Concat", [dim(x, 0), dim(x, 1), c([heads]), c([head_dim])], axis=0)
+        return b.one("Transpose", [b.one("Reshape", [x, target])], perm=[0, 2, 1, 3])
+
+    def half(x: str, start: int, end: int) -> str:
+        return b.one("Slice", [x, c([start]), c([end]), c([3]), c([1])])
+
+    def rotary(x: str, cos: str, sin: str) -> str:
+        rotated = b.one(
+            "Concat",
+            [b.one("Neg", [half(x, head_dim // 2, head_dim)]), half(x, 0, head_dim // 2)],
+            axis=-1,
+        )
+        return b.one("Add", [b.one("Mul", [x, cos]), b.one("Mul", [rotated, sin])])
+
+    def causal_mask(x: str) -> str:
+        seq = b.one("Squeeze", [dim(x, 1), c([0])])
+        steps = b.one("Range", [c(0), seq, c(1)])
+        rows = b.one("Unsqueeze", [steps, c(1)])
+        cols = b.one("Unsqueeze", [steps, c(0)])
+        above = b.one("Greater", [cols, rows])
+        zero, low = c(0.0, dtype=np.float32), c(-1e9, dtype=np.float32)
+        mask = b.one("Where", [above, low, zero])
+        return b.one("Unsqueeze", [mask, c([0, 1])])
+
+    embed = b.weight("model.embed_tokens.weight", [vocab, d])
+    cos_table = b.const("rotary.cos", np.ones((ctx, head_dim), np.float32))
+    sin_table = b.const("rotary.sin", np.zeros((ctx, head_dim), np.float32))
+    scale = b.const("attn_scale", np.array(math.sqrt(head_dim), np.float32))
+    x = b.one("Gather", [embed, "input_ids"])
+    for i in range(layers):
+        name = f"model.layers.{i}"
+        h = rms_norm(x, f"{name}.input_layernorm")
+        proj = {
+            p: b.one("MatMul", [h, b.weight(f"{name}.self_attn.{p}_proj.weight", [d, d])])
+            for p in "qkv"
+        }
+        seq = dim(h, 1)  # the rotary caches cut to the sequence length: buffers, not weights
+        cos = b.one("Unsqueeze", [b.one("Slice", [cos_table, c([0]), seq, c([0])]), c([0, 1])])
+        sin = b.one("Unsqueeze", [b.one("Slice", [sin_table, c([0]), seq, c([0])]), c([0, 1])])
+        q = rotary(split_heads(proj["q"]), cos, sin)
+        k = rotary(split_heads(proj["k"]), cos, sin)
+        v = split_heads(proj["v"])
+        k_t = b.one("Transpose", [k], perm=[0, 1, 3, 2])
+        scores = b.one("Div", [b.one("MatMul", [q, k_t]), scale])
+        probs = b.one("Softmax", [b.one("Add", [scores, causal_mask(h)])], axis=-1)
+        att = b.one("Transpose", [b.one("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+        merged = b.one("Concat", [dim(att, 0), dim(att, 1), c([d])], axis=0)
+        att = b.one("Reshape", [att, merged])
+        o = b.weight(f"{name}.self_attn.o_proj.weight", [d, d])
+        x = b.one("Add", [x, b.one("MatMul", [att, o])])
+        h = rms_norm(x, f"{name}.post_attention_layernorm")
+        gate = b.one("MatMul", [h, b.weight(f"{name}.mlp.gate_proj.weight", [d, ffn])])
+        up = b.one("MatMul", [h, b.weight(f"{name}.mlp.up_proj.weight", [d, ffn])])
+        act = b.one("Mul", [b.one("Mul", [gate, b.one("Sigmoid", [gate])]), up])
+        down = b.weight(f"{name}.mlp.down_proj.weight", [ffn, d])
+        x = b.one("Add", [x, b.one("MatMul", [act, down])])
+    x = rms_norm(x, "model.norm")
+    head = b.weight("lm_head.weight", [d, vocab])
+    b.nodes.append(helper.make_node("MatMul", [x, head], ["logits"]))
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"])
+        for n in ("input_ids", "position_ids")
+    ]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])]
+    return finish(b, "llama", inputs, outputs), b, llama_params(vocab, d, layers, ffn)
 
 
 VGG16_CONVS: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M"]
@@ -215,6 +323,12 @@ SPECS = [
     Spec("gpt2-medium", lambda: gpt2(50257, 1024, 1024, 24, 16), GPT_INPUTS),
     Spec("vgg16", vgg16, {"input": ([1, 3, 224, 224], "float32")}),
     Spec("chain-50k", lambda: chain(50_000), {"input": ([1, 16], "float32")}),
+    Spec(
+        "llama-48l",
+        lambda: llama(32000, 384, 48, heads=6, ffn=1024, ctx=2048),
+        GPT_INPUTS,
+        note="LLaMA-like, 48 blocks as TorchScript writes them: ~8k nodes, 0.44 GB embedded",
+    ),
     Spec(
         "gpt2-xl-external",
         lambda: gpt2(50257, 1024, 1600, 48, 25),

@@ -31,7 +31,15 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS_PY = Path(__file__).resolve().parent / "_tools.py"
 DEFAULT_MODELS = Path.home() / ".cache" / "onnx-audit-bench"
 DEFAULT_BENCH_PY = Path("/work/venv-bench/bin/python")
-ALL_TOOLS = ["onnx-audit", "skeleton", "floor", "onnx.load", "onnx.infer", "onnx-tool"]
+ALL_TOOLS = [
+    "onnx-audit",
+    "onnx-audit-before",
+    "skeleton",
+    "floor",
+    "onnx.load",
+    "onnx.infer",
+    "onnx-tool",
+]
 BASELINE = "onnx.load"
 TIME = shutil.which("time", path="/usr/bin:/bin")
 IMPORT_ROWS = {
@@ -95,7 +103,7 @@ def measure(
 
 
 def command(tool: str, model: Path, python: str, bench_python: str) -> list[str]:
-    if tool == "onnx-audit":
+    if tool in ("onnx-audit", "onnx-audit-before"):
         return [python, "-m", "analyzer", str(model), "--format", "json"]
     return [bench_python if tool == "onnx-tool" else python, str(TOOLS_PY), tool, str(model)]
 
@@ -106,7 +114,7 @@ def found_params(tool: str, text: str) -> object:
         data = json.loads(text)
     except ValueError:
         return f"unreadable output {text[:40]!r}"
-    if tool == "onnx-audit":
+    if tool.startswith("onnx-audit"):
         return data.get("totals", {}).get("params")
     return data.get("params")
 
@@ -144,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter with onnx")
     parser.add_argument("--bench-python", default=str(DEFAULT_BENCH_PY), help="with onnx-tool")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument(
+        "--before", type=Path, help="a checkout of an earlier version: tool onnx-audit-before"
+    )
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -151,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     # Byte-compile the package once, as `pip install` does: under PYTHONDONTWRITEBYTECODE (set
     # on some CI machines) a source checkout would otherwise be recompiled on every run.
     subprocess.run([args.python, "-m", "compileall", "-q", str(REPO / "analyzer")], check=True)
+    before_env = dict(env)
+    if args.before:
+        before_env["PYTHONPATH"] = str(args.before.resolve()) + os.pathsep + env["PYTHONPATH"]
+        analyzer = str(args.before / "analyzer")
+        subprocess.run([args.python, "-m", "compileall", "-q", analyzer], check=True)
     metas = sorted(args.models.expanduser().glob("*.json"))
     if args.only:
         metas = [m for m in metas if m.stem in args.only]
@@ -158,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no models in {args.models}: run benchmarks/generate.py first")
     meta = {m.stem: json.loads(m.read_text()) for m in metas}
     missing = available(args.python, args.bench_python, env)
+    if not args.before:
+        missing["onnx-audit-before"] = "no --before checkout"
     cells = {(name, tool): Cell() for name in meta for tool in args.tools}
     imports = {row: Cell() for row in IMPORT_ROWS}
     for tool, why in missing.items():
@@ -180,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                 if cell.failure:
                     continue
                 cmd = command(tool, model, args.python, args.bench_python)
-                wall, rss, code, text, problem = measure(cmd, env, args.timeout)
-                if code != 0 and not (code == 1 and tool == "onnx-audit"):  # 1: policy violated
+                tool_env = before_env if tool == "onnx-audit-before" else env
+                wall, rss, code, text, problem = measure(cmd, tool_env, args.timeout)
+                if code != 0 and not (code == 1 and tool.startswith("onnx-audit")):  # 1: policy
                     cell.failure = problem
                     print(f"[{rep + 1}/{args.repeat}] {name:22} {tool:11} FAILED: {problem}")
                     continue
@@ -216,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{med_wall / statistics.median(base.walls):.2f}",
                     f"{med_rss / statistics.median(base.rss):.2f}",
                 ]
-            expected = info.get("initializer_elements" if tool != "onnx-audit" else "params")
+            audit = tool.startswith("onnx-audit")
+            expected = info.get("params" if audit else "initializer_elements")
             check = "" if cell.found in (None, expected) else f" (count {cell.found}!)"
             rows.append([*label, f"{med_wall:.2f}{check}", fmt_mb(med_rss), *ratios])
     print()

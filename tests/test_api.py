@@ -71,6 +71,31 @@ def test_version_imports_no_onnx() -> None:
     assert loaded & {"onnx", "analyzer.api", "analyzer.core.results", "analyzer.rules"} == set()
 
 
+ONNX_FREE = ("onnx", "onnx.", "ml_dtypes", "onnxruntime")
+"""Module prefixes the process that reads and counts never imports: onnx's Python package
+(0.7 s, most of it ml_dtypes), its C++ extension (only the inference child loads it)."""
+
+
+def _onnx_modules(loaded: set[str]) -> set[str]:
+    return {m for m in loaded if m in ONNX_FREE or m.startswith(ONNX_FREE)}
+
+
+def test_the_reading_and_counting_process_never_imports_onnx() -> None:
+    """The default path: message classes from onnx's generated module run by path, shape
+    inference in a child that loads only onnx's C++ extension. Pinned for the CLI (JSON and
+    the default table) and for the library call, on a model that infers shapes."""
+    model = str(SAMPLES / "seed_cnn.onnx")
+    for call in (
+        f"analyzer.cli.main([{model!r}, '--format', 'json', '-o', '/dev/null'])",
+        f"analyzer.cli.main([{model!r}, '-o', '/dev/null'])",
+        f"import analyzer; assert analyzer.analyze({model!r}).layers",
+    ):
+        loaded = _modules_after(call)
+        assert "analyzer.core._onnx_ml_pb2" in loaded, call
+        assert "analyzer.view.engine" in loaded, call
+        assert _onnx_modules(loaded) == set(), call
+
+
 def test_format_table_names_the_registering_modules() -> None:
     import importlib
 

@@ -973,7 +973,7 @@ def test_a_crash_inside_shape_inference_is_a_warning(tmp_path, monkeypatch, capf
 def test_a_hang_inside_shape_inference_is_a_warning(tmp_path, monkeypatch) -> None:
     from analyzer.view import shapes
 
-    def hang(model: ModelProto) -> tuple[ModelProto, list[str]]:
+    def hang(model: ModelProto, engine: object) -> tuple[ModelProto, list[str]]:
         time.sleep(60)
         return model, []
 
@@ -988,7 +988,7 @@ def test_a_hung_shape_child_ends_itself_when_nobody_waits(monkeypatch) -> None:
     """The analysis child can be killed (timeout) while its inference child hangs in C++."""
     from analyzer.view import shapes
 
-    def hang(model: ModelProto) -> tuple[ModelProto, list[str]]:
+    def hang(model: ModelProto, engine: object) -> tuple[ModelProto, list[str]]:
         time.sleep(60)
         return model, []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnx import TensorProto
+from analyzer.core.onnxproto import TensorProto
 
 _BITS: dict[int, int] = {
     TensorProto.FLOAT: 32,

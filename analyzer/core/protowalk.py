@@ -13,7 +13,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, Message
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
+
+from analyzer.core.onnxproto import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 
 def _node_lists(model: ModelProto) -> Iterator[list[NodeProto] | GraphProto]:

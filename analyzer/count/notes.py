@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from analyzer.core.results import LayerTally
 from analyzer.count.visitors.conv import FOLDED_NOTE
@@ -42,11 +42,16 @@ TO_OUTPUT = frozenset(
 MAX_HEAD_STEPS = 64
 
 
-def output_heads(view: ModelView) -> frozenset[str]:
+def output_heads(view: ModelView, only: Collection[str] | None = None) -> frozenset[str]:
     """Nodes whose output reaches a graph output through TO_OUTPUT ops only: a language model's
-    head writes the logits, while an MLP's up-projection of the same shape feeds more layers."""
+    head writes the logits, while an MLP's up-projection of the same shape feeds more layers.
+
+    `only` limits the walk to these node names (`head_candidates`): each walk may take
+    MAX_HEAD_STEPS steps, and on a 50,000-node chain of Add and Mul every node would.
+    """
     heads: set[str] = set()
-    for node in view.nodes:
+    nodes = view.nodes if only is None else [n for n in view.nodes if n.name in only]
+    for node in nodes:
         frontier, steps = [o for o in node.outputs if o], 0
         while frontier and steps < MAX_HEAD_STEPS:
             value = frontier.pop()
@@ -59,6 +64,31 @@ def output_heads(view: ModelView) -> frozenset[str]:
                 if user.op_type in TO_OUTPUT:
                     frontier.extend(o for o in user.outputs if o)
     return frozenset(heads)
+
+
+def _tables(layers: Iterable[LayerTally]) -> dict[tuple[int, ...], list[str]]:
+    """Transposed shape of each embedding table (2-D, not square) -> the tables, sorted."""
+    by_shape: dict[tuple[int, ...], set[str]] = {}
+    for layer in layers:
+        if layer.op_type != "Gather":
+            continue
+        for w in layer.weights:
+            if w.role == "embedding" and len(w.shape) == 2 and w.shape[0] != w.shape[1]:
+                by_shape.setdefault((w.shape[1], w.shape[0]), set()).add(w.tensor)
+    return {shape: sorted(names) for shape, names in by_shape.items()}
+
+
+def head_candidates(layers: Iterable[LayerTally]) -> frozenset[str]:
+    """The layers `exporter_notes` asks `heads` about: a 2-D weight shaped like a transposed
+    embedding table. Anything else is never looked up, so its walk is spared."""
+    layers = tuple(layers)
+    ordered = _tables(layers)
+    return frozenset(
+        layer.name
+        for layer in layers
+        if layer.op_type != "Gather"
+        and any(w.role == "weight" and w.shape in ordered for w in layer.weights)
+    )
 
 
 def exporter_notes(
@@ -78,14 +108,7 @@ def exporter_notes(
         for note in layer.notes
         if not note.startswith(tuple(SUMMARIES))
     ]
-    by_shape: dict[tuple[int, ...], set[str]] = {}  # transposed table shape -> tables
-    for layer in layers:
-        if layer.op_type != "Gather":
-            continue
-        for w in layer.weights:
-            if w.role == "embedding" and len(w.shape) == 2 and w.shape[0] != w.shape[1]:
-                by_shape.setdefault((w.shape[1], w.shape[0]), set()).add(w.tensor)
-    ordered = {shape: sorted(names) for shape, names in by_shape.items()}
+    ordered = _tables(layers)
     for layer in layers:
         if layer.op_type == "Gather" or (heads is not None and layer.name not in heads):
             continue

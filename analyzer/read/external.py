@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from onnx import ModelProto, TensorProto
-
 from analyzer.core import dtypes
 from analyzer.core.errors import (
     MissingExternalDataError,
     UnsafeExternalDataError,
     quote,
 )
+from analyzer.core.onnxproto import ModelProto, TensorProto
 from analyzer.core.protowalk import iter_tensors
 from analyzer.read.tensors import element_count, is_stripped
 

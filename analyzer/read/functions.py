@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto
-
 from analyzer.core.errors import LimitExceededError, MalformedGraphError, quote
+from analyzer.core.onnxproto import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto
 from analyzer.core.protowalk import iter_graphs, subgraphs
 
 STORED_KEY = "onnx-audit.stored-key"

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from onnx import ModelProto
-
 from analyzer.core.errors import CorruptError, LimitExceededError, NotOnnxError, TruncatedError
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.protowalk import iter_tensors
 from analyzer.read.external import check_external_data, external_locations
 from analyzer.read.plain import check_is_model, forged_error, open_model, read_model, sniff

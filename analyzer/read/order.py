@@ -9,14 +9,13 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from onnx import (
+from analyzer.core.errors import MalformedGraphError, quote
+from analyzer.core.onnxproto import (
     AttributeProto,
     GraphProto,
     ModelProto,
     NodeProto,
 )
-
-from analyzer.core.errors import MalformedGraphError, quote
 from analyzer.core.protowalk import iter_graphs, subgraphs
 
 

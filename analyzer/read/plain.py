@@ -9,9 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import ModelProto
 
 from analyzer.core.errors import (
     AuditError,
@@ -24,6 +22,7 @@ from analyzer.core.errors import (
     UnsupportedError,
     quote,
 )
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.protowalk import repair_strings, strings_are_text
 from analyzer.read.tensors import (
     MARK_KEY,
@@ -202,6 +201,3 @@ def check_is_model(model: ModelProto, path: str, data: bytes | bytearray) -> Non
         raise NotOnnxError(path, "not an ONNX model: no ir_version", "re-export the model")
     if not strings_are_text(data):
         repair_strings(model)
-
-
-_ = onnx  # onnx registers the protobuf descriptors ModelProto relies on

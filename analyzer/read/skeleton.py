@@ -20,9 +20,9 @@ from dataclasses import field as _field
 from pathlib import Path
 
 from google.protobuf.message import DecodeError, Message
-from onnx import ModelProto
 
 from analyzer.core.errors import NotFoundError
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.protowalk import iter_tensors
 from analyzer.read.plain import check_is_model, forged_error, open_model
 from analyzer.read.strip import SPARSE_SINGULAR, emit_sparse, emit_tensor, scan

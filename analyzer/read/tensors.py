@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from onnx import ModelProto, TensorProto
-
 from analyzer.core import dtypes
 from analyzer.core.errors import (
     AuditError,
     MalformedGraphError,
     quote,
 )
+from analyzer.core.onnxproto import ModelProto, TensorProto
 from analyzer.core.protowalk import iter_tensors
 
 EMBEDDED = "@embedded"

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from onnx import (
+from analyzer.core.errors import MalformedGraphError, quote
+from analyzer.core.onnxproto import (
     AttributeProto,
     GraphProto,
     ModelProto,
@@ -20,8 +21,6 @@ from onnx import (
     SparseTensorProto,
     TensorProto,
 )
-
-from analyzer.core.errors import MalformedGraphError, quote
 from analyzer.core.results import Shape
 from analyzer.read.functions import STORED_KEY, function_key
 from analyzer.read.loader import EMBEDDED, KEEP_ELEMENTS, dims_text, element_count

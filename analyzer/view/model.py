@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy.typing as npt
-from onnx import TensorProto, numpy_helper
 
 from analyzer.core import dtypes
+from analyzer.core.onnxproto import TensorProto
 from analyzer.core.results import Shape
+from analyzer.read.values.decode import tensor_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class ModelView:
         if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
             return None
         try:
-            return numpy_helper.to_array(tensor)
+            return tensor_values(tensor)
         except Exception:  # a payload numpy cannot read: the values stay unknown
             return None
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-from onnx import (
+from analyzer.core.onnxproto import (
     GraphProto,
     ModelProto,
     NodeProto,
     TensorProto,
     TensorShapeProto,
-    helper,
-    numpy_helper,
 )
+from analyzer.core.protohelp import attribute_value, int64_tensor
+from analyzer.read.values.decode import tensor_values
 
 Dim = int | str | None
 """A dim: a size, the name of a dynamic one, or unknown."""
@@ -57,7 +56,7 @@ def _constant(tensor: TensorProto) -> tuple[Vector, bool] | None:
     if tensor.dims and tensor.dims[0] > MAX_ELEMENTS:
         return None
     try:
-        array = numpy_helper.to_array(tensor)
+        array = tensor_values(tensor)
     except Exception:
         return None
     return tuple(int(v) for v in array.reshape(-1)), array.ndim == 0
@@ -98,7 +97,7 @@ class _Folder:
 
     def _evaluate(self, node: NodeProto) -> tuple[Vector, bool] | None:
         op = node.op_type
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = {a.name: attribute_value(a) for a in node.attribute}
         if op == "Constant" and isinstance(attrs.get("value"), TensorProto):
             return _constant(attrs["value"])
         if op == "Shape" and node.input[0] in self.dims:
@@ -170,7 +169,7 @@ def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
         if target is None or (now is not None and target.count(-1) >= now.count(None)):
             continue
         name = f"__shapefold_{index}"
-        model.graph.initializer.append(numpy_helper.from_array(np.array(target, np.int64), name))
+        model.graph.initializer.append(int64_tensor(name, target))
         node.input[1] = name
         rewritten += 1
     return rewritten

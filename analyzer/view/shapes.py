@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import onnx
-from onnx import ModelProto, ValueInfoProto
-
 from analyzer.core.errors import UsageError, quote
+from analyzer.core.onnxproto import ModelProto, ValueInfoProto
 from analyzer.core.protowalk import iter_graphs
 from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
+from analyzer.view import engine as engines
+from analyzer.view.engine import Engine
 from analyzer.view.shapefold import fold_reshapes
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
@@ -94,30 +94,22 @@ def _substitute_declared_dims(model: ModelProto, fixed: Mapping[str, int]) -> No
                     dim.Clear()
 
 
-def _known_versions() -> dict[str, int]:
-    """Newest opset of each standard domain that the installed onnx has schemas for."""
-    known = {"": onnx.defs.onnx_opset_version()}
-    table = getattr(onnx.helper, "VERSION_TABLE", None)
-    if table:
-        known["ai.onnx.ml"] = int(table[-1][3])
-    return known
-
-
-def version_warnings(model: ModelProto) -> list[str]:
+def version_warnings(model: ModelProto, engine: Engine) -> list[str]:
     """An IR version or standard opset this onnx does not know degrades to a warning.
 
     Counting reads dims and types, which every IR version stores alike; only shape inference
     depends on the schemas, and onnx applies its newest ones to a future opset. So the analysis
-    goes on, and the report says why shapes (and MACs) may be missing or approximate.
+    goes on, and the report says why shapes (and MACs) may be missing or approximate. Asked
+    in the inference child, where onnx's code is loaded.
     """
     warnings: list[str] = []
-    version = onnx.__version__
-    if model.ir_version > onnx.IR_VERSION:
+    version = engine.version
+    if model.ir_version > engine.ir_version:
         warnings.append(
             f"IR version {model.ir_version} is newer than onnx {version} knows "
-            f"({onnx.IR_VERSION}): fields it added are ignored"
+            f"({engine.ir_version}): fields it added are ignored"
         )
-    known = _known_versions()
+    known = engine.opsets
     imported: dict[str, int] = {}
     for opset in model.opset_import:
         domain = "" if opset.domain in ("", "ai.onnx") else opset.domain
@@ -172,7 +164,7 @@ def defuse_declared_shapes(model: ModelProto) -> list[str]:
     return warnings
 
 
-def _run(model: ModelProto, data_prop: bool) -> tuple[ModelProto, list[str], bool]:
+def _run(model: ModelProto, data_prop: bool, engine: Engine) -> tuple[ModelProto, list[str], bool]:
     """onnx shape inference, strict first; on failure retry leniently and say so.
 
     Returns the model (inferred, or as given when inference failed outright), the warnings,
@@ -180,12 +172,12 @@ def _run(model: ModelProto, data_prop: bool) -> tuple[ModelProto, list[str], boo
     """
     warnings: list[str] = []
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
+        inferred = engine.infer_shapes(model, strict_mode=True, data_prop=data_prop)
         return inferred, warnings, True
     except Exception as exc:  # onnx raises several unrelated types here
         warnings.append(f"shape inference (strict) failed: {_first_line(exc, 300)}")
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=data_prop)
+        inferred = engine.infer_shapes(model, strict_mode=False, data_prop=data_prop)
         return inferred, warnings, True
     except Exception as exc:
         what = _first_line(exc, 200)
@@ -281,7 +273,7 @@ def _propagates(model: ModelProto) -> bool:
     return False
 
 
-def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
+def _infer_here(model: ModelProto, engine: Engine) -> tuple[ModelProto, list[str]]:
     """Shape inference with data propagation, when that is safe.
 
     A first pass without data propagation (no values, so no allocation by length) finds 1-D
@@ -290,9 +282,9 @@ def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
     report says why shapes computed from shapes may be missing. A model where data propagation
     has nothing to start from keeps the first pass's result.
     """
-    plain, warnings, ran = _run(model, data_prop=False)
+    plain, warnings, ran = _run(model, False, engine)
     if not ran or not _propagates(model):
-        return _refold(model, plain, warnings, data_prop=False)
+        return _refold(model, plain, warnings, False, engine)
     long = next(_long_vectors(plain, declared_only=False), None)
     if long is not None:
         value, length = long
@@ -301,18 +293,18 @@ def _infer_here(model: ModelProto) -> tuple[ModelProto, list[str]]:
             f"{length:,} elements (over {MAX_SHAPE_VECTOR:,})"
         )
         return plain, warnings
-    inferred, more, _ = _run(model, data_prop=True)
-    return _refold(model, inferred, more, data_prop=True)
+    inferred, more, _ = _run(model, True, engine)
+    return _refold(model, inferred, more, True, engine)
 
 
 def _refold(
-    model: ModelProto, inferred: ModelProto, warnings: list[str], data_prop: bool
+    model: ModelProto, inferred: ModelProto, warnings: list[str], data_prop: bool, engine: Engine
 ) -> tuple[ModelProto, list[str]]:
     """One more pass when Reshape targets computed from shapes could be folded (see
     shapefold); the first result stands if that pass fails."""
     if not fold_reshapes(model, inferred):
         return inferred, warnings
-    again, more, ran = _run(model, data_prop=data_prop)
+    again, more, ran = _run(model, data_prop, engine)
     return (again, more) if ran and not more else (inferred, warnings)
 
 
@@ -344,16 +336,19 @@ def _shape_cap() -> int | None:
     return cap if soft == resource.RLIM_INFINITY else min(cap, soft)
 
 
-def _stand_in_and_infer(model: ModelProto) -> Inferred:
+Answer = tuple[ShapeTable | None, list[str], list[str]]
+"""What the inference job sends: the table, the version warnings, the inference warnings."""
+
+
+def _stand_in_and_infer(model: ModelProto, light: bool) -> Answer:
     """Contrib ops block onnx's inference: stand-ins replace them in `model` (a child's own
-    copy, or a copy made for in-process inference), then the table is inferred."""
+    copy, or a copy made for in-process inference), then the table is inferred. `light`: onnx's
+    C++ extension alone (in the child), else `import onnx`."""
+    engine = engines.load(light)
+    versions = version_warnings(model, engine)
     stand_in(model)
-    return _infer_table(model)
-
-
-def _infer_table(model: ModelProto) -> Inferred:
-    inferred, warnings = _infer_here(model)
-    return (None if inferred is model else shape_table(inferred)), warnings
+    inferred, warnings = _infer_here(model, engine)
+    return (None if inferred is model else shape_table(inferred)), versions, warnings
 
 
 class Inference:
@@ -367,17 +362,18 @@ class Inference:
     """
 
     def __init__(self, model: ModelProto, sandbox: bool | None = None) -> None:
-        self.warnings = version_warnings(model) + import_missing_domains(model)
+        self.warnings = import_missing_domains(model)
         self.warnings += defuse_declared_shapes(model) + clear_negative_dims(model)
         self.child: Child | None = None
-        self.done: Inferred | None = None
+        self.done: Answer | None = None
         if not sandbox_enabled(sandbox):  # in this process, on a copy: stand_in edits it
             copy = ModelProto()
             copy.CopyFrom(model)
-            message = run_here(lambda _: _stand_in_and_infer(copy))
+            message = run_here(lambda _: _stand_in_and_infer(copy, light=False))
             self.done = _decode(message, 0 if message[0] == "ok" else 1, timed_out=False)
             return
-        self.child = spawn(lambda _: _stand_in_and_infer(model), _shape_cap, SHAPE_TIMEOUT)
+        job = lambda _: _stand_in_and_infer(model, light=True)  # noqa: E731
+        self.child = spawn(job, _shape_cap, SHAPE_TIMEOUT)
         self.deadline = time.monotonic() + SHAPE_TIMEOUT
 
     def result(self) -> Inferred:
@@ -393,8 +389,8 @@ class Inference:
                 self.child = None
                 exitcode = child.close(kill=timed_out)
             self.done = _decode(message, exitcode, timed_out)
-        table, warnings = self.done or (None, [])
-        return table, self.warnings + warnings
+        table, versions, warnings = self.done or (None, [], [])
+        return table, versions + self.warnings + warnings
 
     def close(self) -> None:
         """Kill and reap the child; a later result() has no shapes to give."""
@@ -402,20 +398,25 @@ class Inference:
             self.child.close()
             self.child = None
         if self.done is None:
-            self.done = None, []
+            self.done = None, [], []
 
 
-def _decode(message: Message | None, exitcode: int, timed_out: bool) -> Inferred:
+def _decode(message: Message | None, exitcode: int, timed_out: bool) -> Answer:
+    """The job's answer; a timeout or crash is a warning (and the version warnings are lost)."""
     if timed_out:
-        return None, [f"shape inference took over {SHAPE_TIMEOUT:g} s; shapes and MACs are partial"]
+        return (
+            None,
+            [],
+            [f"shape inference took over {SHAPE_TIMEOUT:g} s; shapes and MACs are partial"],
+        )
     if message is None or message[0] != "ok" or exitcode != 0:
         if exitcode < 0 and -exitcode in signal.valid_signals():
             how = signal.Signals(-exitcode).name
         else:
             how = f"exit status {exitcode}"
-        return None, [f"shape inference crashed ({how}); shapes and MACs are partial"]
-    table, warnings = message[1]
-    return table, warnings
+        return None, [], [f"shape inference crashed ({how}); shapes and MACs are partial"]
+    answer: Answer = message[1]
+    return answer
 
 
 def infer(model: ModelProto) -> Inferred:

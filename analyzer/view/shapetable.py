@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from onnx import GraphProto, ModelProto, TypeProto, ValueInfoProto
-
+from analyzer.core.onnxproto import GraphProto, ModelProto, TypeProto, ValueInfoProto
 from analyzer.core.protowalk import subgraphs
 from analyzer.core.results import Shape
 

@@ -11,7 +11,14 @@ inference child, on its own copy of the model.
 
 from __future__ import annotations
 
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, helper
+from analyzer.core.onnxproto import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+)
+from analyzer.core.protohelp import attribute_value, make_node, make_tensor_value_info
 
 MS = "com.microsoft"
 NCHWC = "com.microsoft.nchwc"
@@ -78,7 +85,7 @@ def _declared_shapes(graph: GraphProto) -> dict[str, list[int]]:
 
 def _fake_weight(graph: GraphProto, name: str, dims: list[int]) -> str:
     """A graph input of this shape: inference reads its shape; no values exist anywhere."""
-    graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+    graph.input.append(make_tensor_value_info(name, TensorProto.FLOAT, dims))
     return name
 
 
@@ -91,23 +98,22 @@ def _replacement(
     if node.domain == NCHWC:
         return _nchwc(node)
     if op in SAME_AS_INPUT or op in ONNX_EXTRAS:
-        return [helper.make_node("Identity", [first], [out])]
+        return [make_node("Identity", [first], [out])]
     if op in FLOAT_OF_INPUT:
-        return [helper.make_node("Cast", [first], [out], to=TensorProto.FLOAT)]
+        return [make_node("Cast", [first], [out], to=TensorProto.FLOAT)]
     if op in ("QLinearAdd", "QLinearMul") and len(node.input) > 3:
         standard = "Add" if op == "QLinearAdd" else "Mul"
-        return [helper.make_node(standard, [first, node.input[3]], [out])]
+        return [make_node(standard, [first, node.input[3]], [out])]
     if op == "QLinearConcat" and len(node.input) > 2:
         axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-        return [helper.make_node("Concat", list(node.input[2::3]), [out], axis=axis)]
+        return [make_node("Concat", list(node.input[2::3]), [out], axis=axis)]
     if op == "QLinearWhere" and len(node.input) > 4:
-        return [helper.make_node("Where", [first, node.input[1], node.input[4]], [out])]
+        return [make_node("Where", [first, node.input[1], node.input[4]], [out])]
     if op in ("QLinearAveragePool", "QLinearGlobalAveragePool"):
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if attrs.pop("channels_last", 0):
+        if _value(node, "channels_last"):
             return None
         standard = op.removeprefix("QLinear")
-        return [helper.make_node(standard, [first], [out], **attrs)]
+        return [make_node(standard, [first], [out], _copies(node, {"channels_last"}))]
     if op == "QGemm" and len(node.input) > 3:
         return _qgemm(node, index, graph, shapes)
     if op in ("EmbedLayerNormalization", "QEmbedLayerNormalization") and len(node.input) > 2:
@@ -115,7 +121,7 @@ def _replacement(
         if table is None or len(table) != 2:
             return None
         fake = _fake_weight(graph, f"__stand_in_{index}_table", table)
-        return [helper.make_node("Gather", [fake, first], [out])]
+        return [make_node("Gather", [fake, first], [out])]
     if op in DENSE:
         data, weight = DENSE[op]
         attrs = {a.name: a.i for a in node.attribute if a.type == a.INT}
@@ -131,8 +137,8 @@ def _replacement(
         fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
         cast = f"__stand_in_{index}_a"
         return [
-            helper.make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
-            helper.make_node("MatMul", [cast, fake], [out]),
+            make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
+            make_node("MatMul", [cast, fake], [out]),
         ]
     if op == "DynamicQuantizeLSTM" and len(node.input) > 2:
         return _lstm(node, index, graph, shapes)
@@ -149,12 +155,11 @@ def _lstm(
     dirs, inp, gates = w
     fake_w = _fake_weight(graph, f"__stand_in_{index}_W", [dirs, gates, inp])
     fake_r = _fake_weight(graph, f"__stand_in_{index}_R", [dirs, gates, r[1]])
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    keep = {k: v for k, v in attrs.items() if k in ("hidden_size", "direction", "layout")}
+    keep = [a for a in _copies(node) if a.name in ("hidden_size", "direction", "layout")]
     cast = f"__stand_in_{index}_x"
     return [
-        helper.make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
-        helper.make_node("LSTM", [cast, fake_w, fake_r], list(node.output[:3]), **keep),
+        make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
+        make_node("LSTM", [cast, fake_w, fake_r], list(node.output[:3]), keep),
     ]
 
 
@@ -172,11 +177,11 @@ def _qgemm(
     cast, product = f"__stand_in_{index}_a", f"__stand_in_{index}_y"
     quantized = len(node.input) > 7 and bool(node.input[7])
     nodes = [
-        helper.make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
-        helper.make_node("MatMul", [cast, fake], [product if quantized else node.output[0]]),
+        make_node("Cast", [node.input[0]], [cast], to=TensorProto.FLOAT),
+        make_node("MatMul", [cast, fake], [product if quantized else node.output[0]]),
     ]
     if quantized:
-        nodes.append(helper.make_node("Cast", [product], [node.output[0]], to=TensorProto.UINT8))
+        nodes.append(make_node("Cast", [product], [node.output[0]], to=TensorProto.UINT8))
     return nodes
 
 
@@ -184,16 +189,28 @@ def _nchwc(node: NodeProto) -> list[NodeProto] | None:
     """The standard op of a blocked-layout one (level-99 optimizer output). Channels stay
     padded to the block size, as onnxruntime computes them."""
     op, first, out = node.op_type, node.input[0], node.output[0]
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    copies = _copies(node)  # before anything is built: a bad attribute fails the whole node
     if op in ("ReorderInput", "ReorderOutput"):
-        to_nchw = op == "ReorderInput" and attrs.get("channels_last", 0)
-        to_nhwc = op == "ReorderOutput" and attrs.get("channels_last", 0)
+        to_nchw = op == "ReorderInput" and _value(node, "channels_last")
+        to_nhwc = op == "ReorderOutput" and _value(node, "channels_last")
         if to_nchw or to_nhwc:
             perm = [0, 3, 1, 2] if to_nchw else [0, 2, 3, 1]
-            return [helper.make_node("Transpose", [first], [out], perm=perm)]
-        return [helper.make_node("Identity", [first], [out])]
+            return [make_node("Transpose", [first], [out], perm=perm)]
+        return [make_node("Identity", [first], [out])]
     if op in NCHWC_STANDARD:
-        keep = {k: v for k, v in attrs.items() if k not in NCHWC_ONLY_ATTRIBUTES}
+        keep = [a for a in copies if a.name not in NCHWC_ONLY_ATTRIBUTES]
         inputs = list(node.input[:3]) if op == "Conv" else [first]
-        return [helper.make_node(op, inputs, [out], **keep)]
+        return [make_node(op, inputs, [out], keep)]
     return None
+
+
+def _copies(node: NodeProto, drop: frozenset[str] | set[str] = frozenset()) -> list[AttributeProto]:
+    """The node's attributes to carry over, as onnx.helper's round trip through values would:
+    reference attributes raise, attributes without a value are left out."""
+    return [a for a in node.attribute if a.name not in drop and attribute_value(a) is not None]
+
+
+def _value(node: NodeProto, name: str) -> object:
+    """The value of the node's last attribute of this name (None when it has none)."""
+    found = [a for a in node.attribute if a.name == name]
+    return attribute_value(found[-1]) if found else None

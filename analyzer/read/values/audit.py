@@ -7,8 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from onnx import ModelProto
-
+from analyzer.core.onnxproto import ModelProto
 from analyzer.core.tensorstats import TensorStats, UnreadTensor
 from analyzer.read.external import DEFAULT_MAX_EXTERNAL_BYTES, opened_external
 from analyzer.read.values.locate import Located

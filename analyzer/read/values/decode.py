@@ -7,15 +7,16 @@ decoded from the TensorProto message itself, which exporters only use for small 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from onnx import TensorProto
 
 from analyzer.core import dtypes
+from analyzer.core.onnxproto import TensorProto
 
 CHUNK = 4 << 20
 """Bytes decoded at a time: large enough for numpy to be fast, small enough for any model."""
@@ -119,7 +120,31 @@ def read_chunks(fd: int, offset: int, length: int, data_type: int) -> Iterator[b
 
 def typed_values(message: bytes, data_type: int) -> Array:
     """Values of a tensor stored in typed fields, decoded from its TensorProto message."""
-    proto = TensorProto.FromString(message)
+    return _typed(TensorProto.FromString(message), data_type)
+
+
+def tensor_values(tensor: TensorProto) -> Array:
+    """The values of an in-file tensor shaped by its dims, as numpy_helper.to_array reads them
+    (float8, float4 and bfloat16 as float32, sub-byte integers as int8); raises ValueError
+    for what it cannot read: strings, segments, external data, a payload that misfits."""
+    data_type = tensor.data_type
+    if tensor.HasField("segment") or tensor.data_location == TensorProto.EXTERNAL:
+        raise ValueError("segments and external data are not read here")
+    if data_type in (TensorProto.UNDEFINED, TensorProto.STRING) or not supported(data_type):
+        raise ValueError(f"cannot decode element type {dtypes.dtype_name(data_type)}")
+    dims = tuple(tensor.dims)
+    if tensor.HasField("raw_data"):
+        values = from_bytes(tensor.raw_data, data_type)
+    else:
+        values = _typed(tensor, data_type)
+    if data_type in _PACKED:
+        values = values[: math.prod(dims)]
+    if data_type == TensorProto.BOOL:
+        values = values.astype(bool)
+    return values.reshape(dims)
+
+
+def _typed(proto: TensorProto, data_type: int) -> Array:
     if data_type == TensorProto.FLOAT:
         return np.asarray(proto.float_data, dtype=np.float32)
     if data_type == TensorProto.DOUBLE:
@@ -140,4 +165,12 @@ def typed_values(message: bytes, data_type: int) -> Array:
     return from_bytes(ints.astype(storage).tobytes(), data_type)
 
 
-__all__ = ["CHUNK", "MAX_TYPED_MESSAGE", "from_bytes", "read_chunks", "supported", "typed_values"]
+__all__ = [
+    "CHUNK",
+    "MAX_TYPED_MESSAGE",
+    "from_bytes",
+    "read_chunks",
+    "supported",
+    "tensor_values",
+    "typed_values",
+]
