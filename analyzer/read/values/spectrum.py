@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from onnx import ModelProto
 
+from analyzer.core.onnxproto import ModelProto
 from analyzer.read.external import DEFAULT_MAX_EXTERNAL_BYTES, opened_external
 from analyzer.read.tensors import element_count
 from analyzer.read.values.locate import locate
