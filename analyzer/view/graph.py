@@ -83,6 +83,8 @@ def _carried(inputs: list[str], body: GraphProto) -> dict[str, str]:
 def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
     """`base`, or `base#N` with the next free N: one counter per base, so a file that gives
     100,000 nodes one name costs linear time, not a rescan from #2 for each."""
+    if base not in taken:  # the common case; an absent counter reads as 1 anyway
+        return base
     name = base
     count = suffixes.get(space + base, 1)
     while name in taken:
@@ -176,13 +178,21 @@ class _Builder:
         self.add_initializers(graph, scope, where)
         self.add_inputs(graph, scope, where)
         names = scope.names
+        used = self.used
         for index, node in enumerate(graph.node):  # sort_graphs() ordered them already
             try:  # the common case: every input defined in this very graph
                 inputs = [names[local] if local else "" for local in node.input]
             except KeyError:
                 inputs = self.outer_inputs(node, scope, where)
             node_name = self.unique_node_name(scope.prefix, node, index)
-            outputs = [self.define(scope, out, where) if out else "" for out in node.output]
+            outputs = []
+            for out in node.output:  # define() inlined for a name new everywhere
+                if out and out not in names and out not in used:
+                    used.add(out)
+                    names[out] = out
+                    outputs.append(out)
+                else:
+                    outputs.append(self.define(scope, out, where) if out else "")
             op_type = node.op_type
             domain = normalize_domain(node.domain)
             if op_type == "Constant" and domain == "" and outputs and outputs[0]:
@@ -208,10 +218,11 @@ class _Builder:
 
     def add_initializers(self, graph: GraphProto, scope: _Scope, where: str) -> None:
         for tensor in graph.initializer:
-            name = self.define(scope, tensor.name, where)
+            local = tensor.name  # each read of a protobuf string field builds a new str
+            name = self.define(scope, local, where)
             dims = tuple(tensor.dims)
             elements = element_count(dims)  # the loader checked it
-            key = f"{scope.prefix}|{tensor.name}"
+            key = f"{scope.prefix}|{local}"
             stored = StoredTensor(
                 key, name, dims, tensor.data_type, "initializer", tensor_location(tensor), elements
             )
