@@ -77,3 +77,18 @@ def test_a_crash_in_process_is_an_outcome_not_an_exception() -> None:
     status, payload, notes, trace = sandbox.run_here(job)
     assert (status, payload, notes) == ("crash", "RuntimeError: boom", ["started"])
     assert "RuntimeError" in trace
+
+
+@pytest.mark.parametrize("name", ["tied_lm.onnx", "qdq_cnn.onnx", "tiny_transformer.onnx"])
+def test_report_pickles_back_equal(name: str) -> None:
+    """The child sends its Report as plain rows (Report.__reduce__); the parent gets it back
+    equal, records of the same types, shared weights and symbolic MACs included."""
+    import pickle
+
+    report = analyze(str(SAMPLES / name), sandbox=False)
+    back = pickle.loads(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == report
+    assert type(back.layers) is tuple
+    for old, new in zip(report.layers, back.layers, strict=True):
+        assert type(new) is type(old) and type(new.macs) is type(old.macs)
+        assert all(type(w) is type(v) for w, v in zip(new.weights, old.weights, strict=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import math
 import os
 import pickle
@@ -95,7 +96,14 @@ class Child:
     def receive(self) -> Message:
         """The child's message; EOFError when it exited without sending one."""
         size = int.from_bytes(_read_exactly(self.reader, 8), "little")
-        message: Message = pickle.loads(_read_exactly(self.reader, size))
+        data = _read_exactly(self.reader, size)
+        was_enabled = gc.isenabled()
+        gc.disable()  # a 50,000-layer Report is 150,000 new records: 0.8 s of collector passes
+        try:
+            message: Message = pickle.loads(data)
+        finally:
+            if was_enabled:
+                gc.enable()
         return message
 
     def kill(self) -> None:

@@ -6,7 +6,6 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,14 +17,20 @@ from analyzer.core.onnxproto import (
     GraphProto,
     ModelProto,
     NodeProto,
-    SparseTensorProto,
     TensorProto,
 )
 from analyzer.core.results import Shape
 from analyzer.read.functions import STORED_KEY, function_key
-from analyzer.read.loader import EMBEDDED, KEEP_ELEMENTS, dims_text, element_count
+from analyzer.read.loader import KEEP_ELEMENTS, element_count
 from analyzer.read.order import short_path as _short
 from analyzer.view.model import ModelView, NodeView, StoredTensor, normalize_domain
+from analyzer.view.protoread import (
+    attr_value,
+    constant_tensor,
+    provenance,
+    sparse_dims,
+    tensor_location,
+)
 from analyzer.view.shapetable import (
     MAX_RANK,
     ShapeTable,
@@ -37,70 +42,6 @@ from analyzer.view.shapetable import (
 
 _GRAPH_TYPES = frozenset({AttributeProto.GRAPH, AttributeProto.GRAPHS})
 _NO_ATTRS: Mapping[str, Any] = {}
-
-
-def _attr_value(attr: AttributeProto) -> Any:
-    kind = attr.type
-    if kind == AttributeProto.INT:
-        return attr.i
-    if kind == AttributeProto.FLOAT:
-        return attr.f
-    if kind == AttributeProto.STRING:
-        return attr.s.decode("utf-8", "replace")
-    if kind == AttributeProto.INTS:
-        return tuple(attr.ints)
-    if kind == AttributeProto.FLOATS:
-        return tuple(attr.floats)
-    if kind == AttributeProto.STRINGS:
-        return tuple(s.decode("utf-8", "replace") for s in attr.strings)
-    return None  # tensors and graphs are handled as stored tensors and subgraphs
-
-
-def _location(tensor: TensorProto) -> str:
-    if tensor.data_location != TensorProto.EXTERNAL:
-        return "embedded"
-    info = {e.key: e.value for e in tensor.external_data}
-    where = info.get("location", "")
-    return "embedded" if where == EMBEDDED else f"external:{where}"
-
-
-def _sparse_dims(sparse: SparseTensorProto, name: str) -> tuple[int, ...]:
-    dims = tuple(int(d) for d in sparse.dims)
-    if any(d < 0 for d in dims):
-        raise MalformedGraphError(
-            "", f"sparse tensor {quote(name)} declares a negative dim {dims_text(dims)}"
-        )
-    return dims
-
-
-def _constant_tensor(node: NodeProto, name: str, key: str) -> StoredTensor | None:
-    for attr in node.attribute:
-        if attr.name == "value" and attr.type == AttributeProto.TENSOR:
-            elements = element_count(attr.t.dims)  # the loader checked it
-            dims = tuple(int(d) for d in attr.t.dims)
-            dtype = attr.t.data_type
-            location = _location(attr.t)
-            return StoredTensor(key, name, dims, dtype, "constant", location, elements)
-        if attr.name == "sparse_value":
-            sparse = attr.sparse_tensor
-            dims = _sparse_dims(sparse, name)
-            nnz = element_count(sparse.values.dims)
-            dtype = sparse.values.data_type
-            return StoredTensor(key, name, dims, dtype, "constant", "embedded", nnz)
-        scalar = {"value_float": TensorProto.FLOAT, "value_int": TensorProto.INT64}
-        if attr.name in scalar:
-            return StoredTensor(key, name, (), scalar[attr.name], "constant", "embedded", 1)
-        lists = {
-            "value_floats": (TensorProto.FLOAT, len(attr.floats)),
-            "value_ints": (TensorProto.INT64, len(attr.ints)),
-            "value_strings": (TensorProto.STRING, len(attr.strings)),
-        }
-        if attr.name in lists:
-            dtype, count = lists[attr.name]
-            return StoredTensor(key, name, (count,), dtype, "constant", "embedded", count)
-        if attr.name == "value_string":
-            return StoredTensor(key, name, (), TensorProto.STRING, "constant", "embedded", 1)
-    return None
 
 
 @dataclass(slots=True)
@@ -142,6 +83,8 @@ def _carried(inputs: list[str], body: GraphProto) -> dict[str, str]:
 def _unique(base: str, taken: set[str], suffixes: dict[str, int], space: str = "") -> str:
     """`base`, or `base#N` with the next free N: one counter per base, so a file that gives
     100,000 nodes one name costs linear time, not a rescan from #2 for each."""
+    if base not in taken:  # the common case; an absent counter reads as 1 anyway
+        return base
     name = base
     count = suffixes.get(space + base, 1)
     while name in taken:
@@ -235,19 +178,27 @@ class _Builder:
         self.add_initializers(graph, scope, where)
         self.add_inputs(graph, scope, where)
         names = scope.names
+        used = self.used
         for index, node in enumerate(graph.node):  # sort_graphs() ordered them already
             try:  # the common case: every input defined in this very graph
                 inputs = [names[local] if local else "" for local in node.input]
             except KeyError:
                 inputs = self.outer_inputs(node, scope, where)
             node_name = self.unique_node_name(scope.prefix, node, index)
-            outputs = [self.define(scope, out, where) if out else "" for out in node.output]
+            outputs = []
+            for out in node.output:  # define() inlined for a name new everywhere
+                if out and out not in names and out not in used:
+                    used.add(out)
+                    names[out] = out
+                    outputs.append(out)
+                else:
+                    outputs.append(self.define(scope, out, where) if out else "")
             op_type = node.op_type
             domain = normalize_domain(node.domain)
             if op_type == "Constant" and domain == "" and outputs and outputs[0]:
                 self.add_constant(node, node_name, outputs[0])
             attributes = node.attribute
-            attrs = {a.name: _attr_value(a) for a in attributes} if attributes else _NO_ATTRS
+            attrs = {a.name: attr_value(a) for a in attributes} if attributes else _NO_ATTRS
             pending = self.subgraphs(node, node_name, inputs, scope) if attributes else []
             self.nodes.append(
                 NodeView(
@@ -260,19 +211,20 @@ class _Builder:
                     attrs,
                     scope.prefix,
                     bool(pending),
-                    *(_provenance(node) if node.metadata_props else ("", "")),
+                    *(provenance(node) if node.metadata_props else ("", "")),
                 )
             )
             yield from pending
 
     def add_initializers(self, graph: GraphProto, scope: _Scope, where: str) -> None:
         for tensor in graph.initializer:
-            name = self.define(scope, tensor.name, where)
+            local = tensor.name  # each read of a protobuf string field builds a new str
+            name = self.define(scope, local, where)
             dims = tuple(tensor.dims)
             elements = element_count(dims)  # the loader checked it
-            key = f"{scope.prefix}|{tensor.name}"
+            key = f"{scope.prefix}|{local}"
             stored = StoredTensor(
-                key, name, dims, tensor.data_type, "initializer", _location(tensor), elements
+                key, name, dims, tensor.data_type, "initializer", tensor_location(tensor), elements
             )
             self.add_stored(stored)
             if elements <= KEEP_ELEMENTS:
@@ -281,7 +233,7 @@ class _Builder:
             local = sparse.values.name
             name = self.define(scope, local, where)
             nnz = element_count(sparse.values.dims) + element_count(sparse.indices.dims)
-            dims = _sparse_dims(sparse, local)
+            dims = sparse_dims(sparse, local)
             key = f"{scope.prefix}|{local}"
             self.add_stored(
                 StoredTensor(key, name, dims, sparse.values.data_type, "sparse", "embedded", nnz),
@@ -306,7 +258,7 @@ class _Builder:
             (p.value for p in node.metadata_props if p.key == STORED_KEY),
             f"const|{node_name}",
         )
-        constant = _constant_tensor(node, output, key)
+        constant = constant_tensor(node, output, key)
         if constant is None:
             return
         self.add_stored(constant)
@@ -362,7 +314,7 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
                 key = function_key(fn, index)
                 if key not in builder.all_stored:
                     label = f"{fn.name}/{node.output[0] if node.output else index}"
-                    stored = _constant_tensor(node, label, key)
+                    stored = constant_tensor(node, label, key)
                     if stored is not None:
                         builder.all_stored[key] = stored
     producer: dict[str, int] = {}
@@ -394,23 +346,3 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
         warnings=tuple(builder.warnings),
         small=builder.small,
     )
-
-
-REWRITE_KEY = "pkg.onnxscript.rewriter.rule_name"
-SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-MAX_METADATA = 2000
-"""Longest metadata value read (a hostile file's megabyte string is not parsed)."""
-
-
-def _provenance(node: NodeProto) -> tuple[str, str]:
-    """(rewrite rule, module path) from torch dynamo's node metadata. Name scopes are written as
-    `['', 'layer2', 'layer2.short', 'layer2.short.1', 'conv2d_5']`: the module is the last scope
-    before the op's own name."""
-    rewrite = module = ""
-    for entry in node.metadata_props:
-        if entry.key == REWRITE_KEY:
-            rewrite = entry.value[:200]
-        elif entry.key == SCOPES_KEY and len(entry.value) <= MAX_METADATA:
-            scopes = re.findall(r"'([^']*)'", entry.value)
-            module = scopes[-2] if len(scopes) >= 3 else ""
-    return rewrite, module
