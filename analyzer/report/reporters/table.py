@@ -167,7 +167,9 @@ def simple_table(rows: list[list[str]], headers: list[str], align: tuple[str, ..
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
 
 
-@add_reporter("table", "terminal summary, like Keras' model.summary() (default)")
+@add_reporter(
+    "table", "terminal summary, like Keras' model.summary() (default)", shows_violations=True
+)
 def render_table(report: Report) -> str:
     info = report.model
     opsets = ", ".join(f"{d} {v}" for d, v in info.opsets)
