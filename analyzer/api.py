@@ -27,6 +27,7 @@ from analyzer.read.values.spectrum import energy_reader
 from analyzer.rules import Options, Rule, RuleContext, run
 from analyzer.view import shapes
 from analyzer.view.graph import build
+from analyzer.view.inputshapes import apply_input_shapes
 from analyzer.view.model import ModelView
 
 
@@ -181,7 +182,7 @@ def prepare(
     """
     inline_local_functions(model)
     unsorted = sort_graphs(model)
-    shapes.apply_input_shapes(model, input_shapes)
+    apply_input_shapes(model, input_shapes)
     inference = shapes.Inference(model, sandbox)
     try:
         view = build(model, lambda: inference.result()[0])

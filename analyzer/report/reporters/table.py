@@ -10,7 +10,8 @@ from analyzer.core.errors import escape_controls
 from analyzer.core.results import Finding, Report, Shape
 from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import add_reporter
-from analyzer.report.reporters.aliases import TIMES, poly_text
+from analyzer.report.reporters.aliases import poly_text
+from analyzer.report.reporters.expressions import TIMES
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
 from analyzer.report.reporters.weightview import weight_lines
