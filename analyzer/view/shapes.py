@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from analyzer.core.errors import quote
-from analyzer.core.onnxproto import ModelProto, ValueInfoProto
+from analyzer.core.onnxproto import GraphProto, ModelProto, ValueInfoProto
 from analyzer.core.protowalk import iter_graphs
 from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
@@ -192,11 +192,7 @@ def _propagates(model: ModelProto) -> bool:
     Add and Mul on weights, is spared the second full pass, as slow as the first.
     """
     graphs = list(iter_graphs(model))
-    constants = {""}  # an omitted optional input is no computed value
-    for graph in graphs:
-        constants.update(t.name for t in graph.initializer if len(t.dims) <= 1)
-        constants.update(s.values.name for s in graph.sparse_initializer)
-        constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
+    constants = _constant_names(graphs)
     nodes = [node for graph in graphs for node in graph.node]
     nodes += [node for fn in model.functions for node in fn.node]
     for node in nodes:
@@ -205,6 +201,16 @@ def _propagates(model: ModelProto) -> bool:
         if node.op_type != "Constant" and node.input and constants.issuperset(node.input):
             return True
     return False
+
+
+def _constant_names(graphs: list[GraphProto]) -> set[str]:
+    """Values plain inference reads as constants: 0-D and 1-D initializers, Constant nodes."""
+    constants = {""}  # an omitted optional input is no computed value
+    for graph in graphs:
+        constants.update(t.name for t in graph.initializer if len(t.dims) <= 1)
+        constants.update(s.values.name for s in graph.sparse_initializer)
+        constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
+    return constants
 
 
 def _infer_here(model: ModelProto, engine: Engine) -> tuple[ModelProto, list[str]]:

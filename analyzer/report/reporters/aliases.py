@@ -111,6 +111,23 @@ def _monomial(symbols: Iterable[str], order: Mapping[str, int]) -> str:
     return TIMES.join(s if n == 1 else f"{s}^{n}" for s, n in counts.items())
 
 
+Terms = list[tuple[tuple[str, ...], int]]
+
+
+def _factored(terms: Terms) -> tuple[list[str], Terms]:
+    """The symbols common to every term, and the terms without them."""
+    common: list[str] = []
+    rest = [list(symbols) for symbols, _ in terms]
+    for symbol in sorted(set(rest[0])):
+        while all(symbol in r for r in rest):
+            common.append(symbol)
+            for r in rest:
+                r.remove(symbol)
+    if common:
+        terms = [(tuple(r), c) for r, (_, c) in zip(rest, terms, strict=True)]
+    return common, terms
+
+
 def poly_text(poly: Poly, factor: bool = False, order: Mapping[str, int] | None = None) -> str:
     """A count over short names: `98,304·batch·S + 128·batch·S²`; with factor, symbols common
     to every term are taken out: `batch·(98,304·S + 128·S²)`."""
@@ -120,14 +137,7 @@ def poly_text(poly: Poly, factor: bool = False, order: Mapping[str, int] | None 
     terms = sorted(poly.terms, key=lambda t: (-len(t[0]), t[0]))
     common: list[str] = []
     if factor and len(terms) > 1:
-        rest = [list(symbols) for symbols, _ in terms]
-        for symbol in sorted(set(rest[0])):
-            while all(symbol in r for r in rest):
-                common.append(symbol)
-                for r in rest:
-                    r.remove(symbol)
-        if common:
-            terms = [(tuple(r), c) for r, (_, c) in zip(rest, terms, strict=True)]
+        common, terms = _factored(terms)
     parts = []
     for symbols, coeff in terms:
         names = _monomial(symbols, order)
