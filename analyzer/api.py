@@ -1,4 +1,6 @@
-"""`analyze(path) -> Report`: the whole pipeline, one direction, no printing."""
+"""`analyze(path) -> Report`: the whole pipeline, one direction, no printing.
+
+`analyze_with_debug` returns the rules' debug trail beside the report."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import NamedTuple
 
 from analyzer.core.errors import AuditError
 from analyzer.core.onnxproto import ModelProto
@@ -24,7 +27,15 @@ from analyzer.read.values.spectrum import energy_reader
 from analyzer.rules import Options, Rule, RuleContext, run
 from analyzer.view import shapes
 from analyzer.view.graph import build
+from analyzer.view.inputshapes import apply_input_shapes
 from analyzer.view.model import ModelView
+
+
+class Traced(NamedTuple):
+    """A report and the rules' debug trail: why nodes were not flagged (`--debug` prints it)."""
+
+    report: Report
+    debug: tuple[str, ...]
 
 
 def analyze(
@@ -50,14 +61,49 @@ def analyze(
     stored tensor's values, streamed (external data after the safety checks of
     `read.external.checked_files`), into `Report.weights`, before the rules run: the weight
     rules (ONX201-ONX205) judge them, ONX103 and ONX104 use them. Without it no weight byte is
-    read.
+    read. `debug`, a list, is extended with the debug trail (kept for existing callers; see
+    `analyze_with_debug`, which returns it).
     """
+    report, trail = analyze_with_debug(
+        path,
+        input_shapes=input_shapes,
+        kernel=kernel,
+        min_ratio=min_ratio,
+        separable_min_channels=separable_min_channels,
+        rank=rank,
+        strict=strict,
+        rule_filter=rule_filter,
+        reader=reader,
+        sandbox=sandbox,
+        inspect_weights=inspect_weights,
+    )
+    if debug is not None:
+        debug.extend(trail)
+    return report
+
+
+def analyze_with_debug(
+    path: str | os.PathLike[str],
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    kernel: int = 3,
+    min_ratio: float = 2.0,
+    separable_min_channels: int = 32,
+    rank: int | None = None,
+    strict: bool = False,
+    rule_filter: Callable[[Rule], bool] | None = None,
+    reader: str = "auto",
+    sandbox: bool | None = None,
+    inspect_weights: bool = False,
+) -> Traced:
+    """`analyze`, returning the report with its debug trail: `report, trail = ...`."""
+    notes: list[str] = []
     try:
         with paused_gc():
             model = loader.load(path, reader)
             model, view, warnings = prepare(model, input_shapes or {}, sandbox)
             inspection = inspect_values(path, model) if inspect_weights else None
-            return _analyze(
+            report = _analyze(
                 path,
                 model,
                 view,
@@ -71,13 +117,14 @@ def analyze(
                 ),
                 strict,
                 rule_filter,
-                debug,
+                notes,
                 inspection,
             )
     except AuditError as exc:
         if not exc.path:
             exc.path = str(path)
         raise
+    return Traced(report, tuple(notes))
 
 
 def with_weights(
@@ -135,7 +182,7 @@ def prepare(
     """
     inline_local_functions(model)
     unsorted = sort_graphs(model)
-    shapes.apply_input_shapes(model, input_shapes)
+    apply_input_shapes(model, input_shapes)
     inference = shapes.Inference(model, sandbox)
     try:
         view = build(model, lambda: inference.result()[0])
@@ -160,21 +207,12 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
     options: Options,
     strict: bool,
     rule_filter: Callable[[Rule], bool] | None,
-    debug: list[str] | None,
+    notes: list[str],
     inspection: Inspection | None = None,
 ) -> Report:
     consts = Constants(view)
     ctx = Context(view, consts, strict, list(warnings) + list(view.warnings))
-    tallies: list[LayerTally] = []
-    for node in view.nodes:
-        if node.op_type == "Constant" or any(
-            consts.is_const(o) or consts.is_shape_like(o) for o in node.outputs if o
-        ):
-            continue
-        visitor = lookup(node.domain, node.op_type) or fallback
-        tallies.extend(visitor(node, ctx))
-    layers, totals = account(view, tallies)
-    notes: list[str] = [] if debug is None else debug
+    layers, totals = account(view, _tallies(view, consts, ctx))
     by_name = {layer.name: layer for layer in layers}
     weights = tied_to_layers(inspection.tensors, layers) if inspection is not None else None
     rule_ctx = RuleContext(
@@ -188,13 +226,6 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         energy=None if inspection is None else energy_reader(path, model),
     )
     findings = run(rule_ctx, rule_filter)
-    settings: tuple[tuple[str, str], ...] = (
-        ("kernel", str(options.kernel)),
-        ("min_ratio", str(options.min_ratio)),
-        ("separable_min_channels", str(options.separable_min_channels)),
-        ("rank", "auto" if options.rank is None else str(options.rank)),
-    )
-    settings += tuple((f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items())
     report = Report(
         path=str(path),
         model=_model_info(model, view),
@@ -203,11 +234,39 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
         totals=totals,
         warnings=tuple(dict.fromkeys(ctx.warnings)),
         notes=exporter_notes(layers, output_heads(view, head_candidates(layers))),
-        settings=settings,
+        settings=_settings(options, input_shapes),
     )
     if inspection is None or weights is None:
         return report
     return with_weights(report, inspection, weights)
+
+
+def _tallies(view: ModelView, consts: Constants, ctx: Context) -> list[LayerTally]:
+    """Every node's visitor, in order; constant and shape-computing nodes hold no layer."""
+    tallies: list[LayerTally] = []
+    for node in view.nodes:
+        if node.op_type == "Constant" or any(
+            consts.is_const(o) or consts.is_shape_like(o) for o in node.outputs if o
+        ):
+            continue
+        visitor = lookup(node.domain, node.op_type) or fallback
+        tallies.extend(visitor(node, ctx))
+    return tallies
+
+
+def _settings(
+    options: Options, input_shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[tuple[str, str], ...]:
+    """The settings the report was made with, as `Report.settings` records them."""
+    settings: tuple[tuple[str, str], ...] = (
+        ("kernel", str(options.kernel)),
+        ("min_ratio", str(options.min_ratio)),
+        ("separable_min_channels", str(options.separable_min_channels)),
+        ("rank", "auto" if options.rank is None else str(options.rank)),
+    )
+    return settings + tuple(
+        (f"input_shape:{n}", ",".join(map(str, d))) for n, d in input_shapes.items()
+    )
 
 
 def _model_info(model: ModelProto, view: ModelView) -> ModelInfo:

@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from analyzer import Report
+from analyzer.api import analyze_with_debug
 from tests.conftest import SAMPLES, analyze_only
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -366,3 +367,7 @@ def test_per_time_step_classifier_after_a_float_rnn_is_not_flagged(tmp_path, op)
     debug: list[str] = []
     assert not analyze(path, debug=debug).findings
     assert any("classifier" in d and op in d for d in debug), debug
+    # the trail returned, not an out-parameter
+    report, trail = analyze_with_debug(path, rule_filter=lambda rule: rule.code == "ONX101")
+    assert trail == tuple(debug)
+    assert report == analyze(path)

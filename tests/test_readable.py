@@ -19,6 +19,7 @@ from analyzer.cli import main
 from analyzer.core.results import LayerTally
 from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import aliases as al
+from analyzer.report.reporters import expressions as ex
 from analyzer.report.reporters import layout, modtree, render
 from analyzer.report.reporters.layout import View, viewing
 from tests.conftest import ROOT, SAMPLES
@@ -57,14 +58,14 @@ def _python(expr: str, **sizes: int) -> int:
     ],
 )
 def test_dim_expressions_simplify_exactly(expr: str, shown: str, reference) -> None:
-    value = al.parse(expr)
-    assert value is not None and al.text(value) == shown
+    value = ex.parse(expr)
+    assert value is not None and ex.text(value) == shown
     for h in range(1, 300):
-        assert al.evaluate(value, {"height": h}) == reference(h), (expr, h)
+        assert ex.evaluate(value, {"height": h}) == reference(h), (expr, h)
 
 
 def test_unparsed_dims_stay_whole() -> None:
-    assert al.parse("Max(1, h)") is None
+    assert ex.parse("Max(1, h)") is None
     aliases = al.Aliases()
     assert aliases.name("Max(1, h)") == "M1"
     assert aliases.legend == [("M1", "Max(1, h)")]
@@ -87,12 +88,12 @@ def test_stacked_conv_sizes_evaluate_like_python(  # noqa: PLR0917  (hypothesis 
     outer = f"(({inner} + {2 * pad - kernel2})//{stride2}) + 1"
     sympy_inner = f"floor(height/{stride} + {2 * pad - kernel}/{stride}) + 1"
     for expr in (inner, outer, sympy_inner):
-        value = al.parse(expr)
+        value = ex.parse(expr)
         assert value is not None
         expected = _python(expr, height=size) if "floor" not in expr else _sympy(expr, size)
-        assert al.evaluate(value, {"height": size}) == expected
-        again = al.parse(al.text(value))  # what the legend shows means the same number
-        assert again is not None and al.evaluate(again, {"height": size}) == expected
+        assert ex.evaluate(value, {"height": size}) == expected
+        again = ex.parse(ex.text(value))  # what the legend shows means the same number
+        assert again is not None and ex.evaluate(again, {"height": size}) == expected
 
 
 def _sympy(expr: str, size: int) -> int:
@@ -327,9 +328,9 @@ def test_unknown_dims_share_one_legend_line() -> None:
 @given(st.text(alphabet="hw0123456789+-*/()_ fliceorflr.:", max_size=40) | st.text(max_size=30))
 def test_any_dim_name_parses_or_stays_whole(dim: str) -> None:
     """A dim name from a file is never an error: an expression, or one opaque name."""
-    value = al.parse(dim)
+    value = ex.parse(dim)
     if value is not None:
-        al.evaluate(value, {"h": 7, "w": 3})
+        ex.evaluate(value, {"h": 7, "w": 3})
     aliases = al.Aliases()
     name = aliases.name(dim)
     assert name and aliases.name(dim) == name

@@ -472,4 +472,5 @@ def test_reporters_declare_what_the_cli_needs() -> None:
     assert {n for n in reporters() if reporter(n).merge} == {"csv", "json", "sarif"}
     assert {n for n in reporters() if reporter(n).streams} == {"jsonl"}
     assert {n for n in reporters() if reporter(n).one_model} == {"netron"}
+    assert {n for n in reporters() if reporter(n).shows_violations} == {"table"}
     assert reporter("jsonl").failure is not None

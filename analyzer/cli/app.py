@@ -22,7 +22,7 @@ from analyzer.report.reporters import Reporter, reporter
 from analyzer.report.reporters.layout import View, terminal_width, use_color, viewing
 
 if TYPE_CHECKING:
-    from analyzer.core.results import Report
+    from analyzer.core.results import Report, Violation
 
 EXIT_OK, EXIT_POLICY, EXIT_ERROR = 0, 1, 2
 PROGRESS_MIN_MODELS = 4
@@ -92,7 +92,7 @@ def _limits(settings: Settings) -> Limits:
 
 
 def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
-    from analyzer.api import analyze  # noqa: PLC0415  (onnx: after parsing, before the fork)
+    from analyzer.api import analyze_with_debug  # noqa: PLC0415  (onnx: after parsing, before the fork)
 
     policy = Policy(
         max_params=settings.max_params,
@@ -108,7 +108,7 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
     sandboxed = not settings.no_sandbox
 
     def job(notes: list[str]) -> Report:
-        report = analyze(
+        report, trail = analyze_with_debug(
             path,
             input_shapes=settings.input_shape,
             kernel=settings.kernel,
@@ -116,10 +116,10 @@ def _report_job(path: str, settings: Settings) -> Callable[[list[str]], Report]:
             separable_min_channels=settings.separable_min_channels,
             rank=settings.rank,
             rule_filter=enabled,
-            debug=notes,
             sandbox=sandboxed,
             inspect_weights=settings.inspect_weights,
         )
+        notes.extend(trail)  # the sandbox hands a job a list for its debug notes
         report = replace(
             report,
             violations=evaluate(report, policy),
@@ -195,16 +195,47 @@ def _document(reports: list[Report], fmt: Reporter, batch: bool) -> str:
     return "\n".join(fmt.render(report) for report in reports)
 
 
+def _echo_violations(
+    fmt: Reporter, settings: Settings, violations: Sequence[Violation], label: str = ""
+) -> None:
+    """Violations go to stderr too, unless the rendering on the terminal shows them itself."""
+    if fmt.shows_violations and settings.output in (None, "-"):
+        return
+    where = f"{label}: " if label else ""
+    for violation in violations:
+        print(f"{PROG}: violation: {where}{violation.message}", file=sys.stderr)
+
+
+def _progress_bar(settings: Settings, paths: list[str]) -> Callable[[int, int, str], None] | None:
+    """The progress line on a terminal, for a batch big enough to wait for."""
+    show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_MODELS and not settings.no_progress
+    return _progress if show else None
+
+
+def _refused(settings: Settings, fmt: Reporter, paths: list[str]) -> bool:
+    """A batch of models where only one is allowed: said on stderr."""
+    if settings.emit_candidate and len(paths) > 1:
+        _error("--emit-candidate takes one model")
+        return True
+    if fmt.one_model and len(paths) > 1:
+        _error(f"--format {fmt.name} writes one attachment per model: pass one model")
+        return True
+    return False
+
+
+def _failed(outcome: Outcome[Report], fmt: Reporter, settings: Settings, output: Output) -> None:
+    """A model that could not be analysed: on stderr, and as a record in a stream."""
+    _show_failure(outcome, settings.debug)
+    if fmt.streams and fmt.failure is not None and outcome.error is not None:
+        error = outcome.error
+        output.write(fmt.failure(outcome.label, error.kind, error.line()))
+
+
 def check(settings: Settings) -> int:
     paths = list(expand_paths(settings.paths))
     fmt = reporter(settings.format)
-    if settings.emit_candidate and len(paths) > 1:
-        _error("--emit-candidate takes one model")
+    if _refused(settings, fmt, paths):
         return EXIT_ERROR
-    if fmt.one_model and len(paths) > 1:
-        _error(f"--format {fmt.name} writes one attachment per model: pass one model")
-        return EXIT_ERROR
-    show = sys.stderr.isatty() and len(paths) >= PROGRESS_MIN_MODELS and not settings.no_progress
     jobs = [(path, _report_job(path, settings)) for path in paths]
     output = Output(settings.output)
     failed = violated = False
@@ -212,24 +243,17 @@ def check(settings: Settings) -> int:
     view = _view(settings)
     try:
         for outcome in run_jobs(
-            jobs, _limits(settings), settings.jobs, _progress if show else None
+            jobs, _limits(settings), settings.jobs, _progress_bar(settings, paths)
         ):
             _show_debug(outcome, settings.debug)
             if outcome.error is not None:
-                _show_failure(outcome, settings.debug)
+                _failed(outcome, fmt, settings, output)
                 failed = True
-                if fmt.streams and fmt.failure is not None:
-                    error = outcome.error
-                    output.write(fmt.failure(outcome.label, error.kind, error.line()))
                 continue
             report = outcome.value
             assert report is not None
             violated = violated or bool(report.violations)
-            if settings.format != "table" or settings.output not in (None, "-"):
-                for violation in report.violations:  # the table shows them on the terminal
-                    print(
-                        f"{PROG}: violation: {outcome.label}: {violation.message}", file=sys.stderr
-                    )
+            _echo_violations(fmt, settings, report.violations, outcome.label)
             if fmt.streams:
                 with viewing(view):
                     output.write(fmt.render(report))
@@ -273,9 +297,7 @@ def diff_command(settings: Settings) -> int:
         output.finish(ok=False)
         raise
     output.finish(ok=True)
-    if settings.format != "table" or settings.output not in (None, "-"):
-        for violation in result.violations:
-            print(f"{PROG}: violation: {violation.message}", file=sys.stderr)
+    _echo_violations(reporter(settings.format), settings, result.violations)
     return EXIT_POLICY if result.violations else EXIT_OK
 
 

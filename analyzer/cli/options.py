@@ -52,10 +52,10 @@ def _depth(text: str) -> int:
 
 
 def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """analyzer.view.shapes.parse_input_shape, imported only when --input-shape is given."""
-    from analyzer.view import shapes  # noqa: PLC0415  (shapes imports onnx)
+    """analyzer.view.inputshapes.parse_input_shape, imported only when --input-shape is given."""
+    from analyzer.view import inputshapes  # noqa: PLC0415  (only with --input-shape)
 
-    return shapes.parse_input_shape(text)
+    return inputshapes.parse_input_shape(text)
 
 
 def _formats() -> list[str]:

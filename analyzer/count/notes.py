@@ -97,6 +97,13 @@ def exporter_notes(
     """Layer notes worth a line in the report, plus transposed copies of embedding tables in
     the output heads (`heads`; every dense layer when None), quantized ones included."""
     layers = tuple(layers)
+    notes = _layer_notes(layers)
+    notes += _transposed_copies(layers, heads)
+    return tuple(dict.fromkeys(notes))
+
+
+def _layer_notes(layers: tuple[LayerTally, ...]) -> list[str]:
+    """The layers' own notes: one line for each kind many share (SUMMARIES), then the rest."""
     notes: list[str] = []
     for head, summary in SUMMARIES.items():
         names = [layer.name for layer in layers if any(n.startswith(head) for n in layer.notes)]
@@ -108,6 +115,12 @@ def exporter_notes(
         for note in layer.notes
         if not note.startswith(tuple(SUMMARIES))
     ]
+    return notes
+
+
+def _transposed_copies(layers: tuple[LayerTally, ...], heads: frozenset[str] | None) -> list[str]:
+    """A note for each head weight shaped like a transposed embedding table."""
+    notes: list[str] = []
     ordered = _tables(layers)
     for layer in layers:
         if layer.op_type == "Gather" or (heads is not None and layer.name not in heads):
@@ -129,4 +142,4 @@ def exporter_notes(
                 "are tied in the source model, the exporter stored a transposed copy, "
                 f"counted here as stored (+{weight.elements:,} over the framework's count)"
             )
-    return tuple(dict.fromkeys(notes))
+    return notes

@@ -142,33 +142,44 @@ def _decode(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for option in args:
-            if option is type(None):
-                continue
-            if isinstance(option, type) and not dataclasses.is_dataclass(option):
-                if isinstance(value, option) and not (option is int and isinstance(value, bool)):
-                    return value
-                continue
-            return _decode(option, value)
-        return value
+        return _decode_union(args, value)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_decode(args[0], item) for item in value)
         return tuple(_decode(a, item) for a, item in zip(args, value, strict=True))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = set(value) - names
-        if unknown:
-            raise ValueError(f"unknown fields for {tp.__name__}: {sorted(unknown)}")
-        if tp is Finding and value.get("detail") is not None:
-            hints = {**hints, "detail": _payload_class(value.get("code"))}
-        return tp(**{k: _decode(hints[k], v) for k, v in value.items()})
+        return _decode_record(tp, value)
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+def _decode_union(args: tuple[Any, ...], value: Any) -> Any:
+    """The first option of a union that takes the value: a plain type by isinstance (a bool is
+    no int), else the first structured one."""
+    if value is None and type(None) in args:
+        return None
+    for option in args:
+        if option is type(None):
+            continue
+        if isinstance(option, type) and not dataclasses.is_dataclass(option):
+            if isinstance(value, option) and not (option is int and isinstance(value, bool)):
+                return value
+            continue
+        return _decode(option, value)
+    return value
+
+
+def _decode_record(tp: type, value: Any) -> Any:
+    """A dataclass from its fields; a finding's `detail` is the payload class of its code."""
+    hints = typing.get_type_hints(tp)
+    names = {f.name for f in dataclasses.fields(tp)}
+    unknown = set(value) - names
+    if unknown:
+        raise ValueError(f"unknown fields for {tp.__name__}: {sorted(unknown)}")
+    if tp is Finding and value.get("detail") is not None:
+        hints = {**hints, "detail": _payload_class(value.get("code"))}
+    return tp(**{k: _decode(hints[k], v) for k, v in value.items()})
 
 
 def _payload_class(code: Any) -> type:

@@ -100,10 +100,7 @@ def _kept_axes(node: NodeView, ctx: RuleContext) -> tuple[int, ...] | None:
     if shape is None or out is None or len(out) >= len(shape):
         return None
     rank = len(shape)
-    given = node.attr("axes", ())  # before opset 13
-    stored = ctx.view.values(node.input(1))
-    if not given and stored is not None and stored.ndim <= 1:
-        given = tuple(int(a) for a in stored.reshape(-1))
+    given = _squeeze_axes(node, ctx)
     if given:
         removed = {a % rank for a in given if -rank <= a < rank}
     else:  # unambiguous when only the removed axes have size 1
@@ -111,6 +108,15 @@ def _kept_axes(node: NodeView, ctx: RuleContext) -> tuple[int, ...] | None:
     if len(removed) != rank - len(out):
         return None
     return tuple(a for a in range(rank) if a not in removed)
+
+
+def _squeeze_axes(node: NodeView, ctx: RuleContext) -> tuple[int, ...]:
+    """A Squeeze's axes: the attribute (before opset 13) or the stored second input."""
+    given: tuple[int, ...] = tuple(node.attr("axes", ()))
+    stored = ctx.view.values(node.input(1))
+    if not given and stored is not None and stored.ndim <= 1:
+        given = tuple(int(a) for a in stored.reshape(-1))
+    return given
 
 
 PASS_THROUGH: Final = ELEMENTWISE | RESHAPING | frozenset(
@@ -182,13 +188,7 @@ def _source(value: str, ctx: RuleContext) -> Source | str:
     dims = [int(d) for d in shape[1:]]
     found = _origin(value, ctx)
     if found is None:
-        if len(shape) not in (3, 4):
-            return f"{value!r} is not a feature map or image (rank {len(shape)})"
-        why = _conv_ancestor(value, ctx)
-        if why is not None:
-            return why
-        layout = "NCHW" if len(shape) == 4 else "NCL"
-        return Source(value, dims[0], tuple(dims[1:]), layout, "medium")
+        return _unknown_origin(value, len(shape), dims, ctx)
     kind, perm, origin = found
     confidence = "high" if kind == "conv" else "medium"
     origin_axis = _channel_axis(kind, origin, ctx)
@@ -205,13 +205,28 @@ def _source(value: str, ctx: RuleContext) -> Source | str:
         return f"the channel axis of {value!r} cannot be told"
     channels = dims[axis - 1]
     spatial = tuple(d for position, d in enumerate(dims, start=1) if position != axis)
-    if len(shape) == 4:
-        layout = "NCHW" if axis == 1 else "NHWC" if axis == 3 else "N?C?"
-    elif len(shape) == 3:
-        layout = "NCL" if axis == 1 else "NLC"
-    else:
-        layout = f"rank{len(shape)}"
-    return Source(value, channels, spatial, layout, confidence)
+    return Source(value, channels, spatial, _layout(len(shape), axis), confidence)
+
+
+def _unknown_origin(value: str, rank: int, dims: list[int], ctx: RuleContext) -> Source | str:
+    """A value no spatial op is known to make: a feature map by rank, unless a conv it
+    comes from says otherwise."""
+    if rank not in (3, 4):
+        return f"{value!r} is not a feature map or image (rank {rank})"
+    why = _conv_ancestor(value, ctx)
+    if why is not None:
+        return why
+    layout = "NCHW" if rank == 4 else "NCL"
+    return Source(value, dims[0], tuple(dims[1:]), layout, "medium")
+
+
+def _layout(rank: int, axis: int) -> str:
+    """The layout's name, from the rank and the channel axis."""
+    if rank == 4:
+        return "NCHW" if axis == 1 else "NHWC" if axis == 3 else "N?C?"
+    if rank == 3:
+        return "NCL" if axis == 1 else "NLC"
+    return f"rank{rank}"
 
 
 def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:

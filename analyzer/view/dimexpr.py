@@ -85,12 +85,17 @@ def _eval(node: ast.AST, sizes: Mapping[str, int]) -> Fraction:
     if isinstance(node, ast.BinOp):
         return _binary(node.op, _eval(node.left, sizes), _eval(node.right, sizes))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-        args = [_eval(arg, sizes) for arg in node.args]
-        name = node.func.id
-        if name in _FUNCTIONS and len(args) == 1:
-            return Fraction(_FUNCTIONS[name](args[0]))
-        if name in ("Min", "min", "Max", "max") and args:
-            return min(args) if name.lower() == "min" else max(args)
+        return _call(node, node.func.id, sizes)
+    raise _Unknown(ast.dump(node)[:40])
+
+
+def _call(node: ast.Call, name: str, sizes: Mapping[str, int]) -> Fraction:
+    """floor, ceil and friends of one argument; Min and Max of several."""
+    args = [_eval(arg, sizes) for arg in node.args]
+    if name in _FUNCTIONS and len(args) == 1:
+        return Fraction(_FUNCTIONS[name](args[0]))
+    if name in ("Min", "min", "Max", "max") and args:
+        return min(args) if name.lower() == "min" else max(args)
     raise _Unknown(ast.dump(node)[:40])
 
 

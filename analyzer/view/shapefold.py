@@ -13,6 +13,7 @@ the inference child on its own copy of the model; only the shapes it yields are 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from analyzer.core.onnxproto import (
     GraphProto,
@@ -27,6 +28,8 @@ from analyzer.read.values.decode import tensor_values
 Dim = int | str | None
 """A dim: a size, the name of a dynamic one, or unknown."""
 Vector = tuple[Dim, ...]
+Known = tuple[Vector, bool]
+"""A value's elements and whether it is a scalar."""
 MAX_ELEMENTS = 64
 """Longest integer tensor followed: shapes, not data."""
 INT_TYPES = frozenset({TensorProto.INT64, TensorProto.INT32})
@@ -107,26 +110,45 @@ class _Folder:
         inputs = [self.get(name) if name else None for name in node.input]
         if not inputs or inputs[0] is None:
             return None
-        (first, scalar) = inputs[0]
-        if op in ("Identity", "Cast"):
-            return first, scalar
-        if op == "Squeeze" and len(first) == 1:
-            return first, True
-        if op == "Unsqueeze" and scalar:
-            return first, False
-        if op == "Concat" and all(i is not None for i in inputs):
-            return tuple(d for i in inputs if i is not None for d in i[0]), False
-        if op == "Gather" and len(inputs) > 1 and inputs[1] is not None and not attrs.get("axis"):
-            picked = [first[i] if isinstance(i, int) and -len(first) <= i < len(first) else None
-                      for i in inputs[1][0]]  # fmt: skip
-            return tuple(picked), inputs[1][1]
-        apply = _arith(op)
-        if apply is not None and len(inputs) == 2 and inputs[1] is not None:
-            other, other_scalar = inputs[1]
-            if len(other) == 1 or len(other) == len(first):
-                pairs = zip(first, other * len(first) if len(other) == 1 else other, strict=True)
-                return tuple(apply(a, b) for a, b in pairs), scalar and other_scalar
-        return None
+        return _combine(op, attrs, inputs[0], inputs)
+
+
+def _combine(
+    op: str, attrs: dict[str, Any], first_known: Known, inputs: list[Known | None]
+) -> Known | None:
+    """An op whose first input is known, when its other inputs allow."""
+    (first, scalar) = first_known
+    if op in ("Identity", "Cast"):
+        return first, scalar
+    if op == "Squeeze" and len(first) == 1:
+        return first, True
+    if op == "Unsqueeze" and scalar:
+        return first, False
+    if op == "Concat" and all(i is not None for i in inputs):
+        return tuple(d for i in inputs if i is not None for d in i[0]), False
+    if op == "Gather":
+        return _gather(attrs, first, inputs)
+    return _arithmetic(op, first_known, inputs)
+
+
+def _gather(attrs: dict[str, Any], first: Vector, inputs: list[Known | None]) -> Known | None:
+    if len(inputs) > 1 and inputs[1] is not None and not attrs.get("axis"):
+        picked = [first[i] if isinstance(i, int) and -len(first) <= i < len(first) else None
+                  for i in inputs[1][0]]  # fmt: skip
+        return tuple(picked), inputs[1][1]
+    return None
+
+
+def _arithmetic(op: str, first_known: Known, inputs: list[Known | None]) -> Known | None:
+    """Add, Sub, Mul, Div elementwise, the second input broadcast from one element."""
+    (first, scalar) = first_known
+    apply = _arith(op)
+    if apply is not None and len(inputs) == 2 and inputs[1] is not None:
+        other, other_scalar = inputs[1]
+        if len(other) == 1 or len(other) == len(first):
+            pairs = zip(first, other * len(first) if len(other) == 1 else other, strict=True)
+            return tuple(apply(a, b) for a, b in pairs), scalar and other_scalar
+    return None
 
 
 def _target(node: NodeProto, wanted: Vector, input_dims: Vector | None) -> list[int] | None:

@@ -1,4 +1,4 @@
-"""Shape inference on the skeleton, with the user's fixes for dynamic input dims.
+"""Shape inference on the skeleton (the user's fixes for dynamic input dims: `inputshapes`).
 
 Large weights arrive as typed external-marked tensors, so onnx infers from dims and types
 alone; the skeleton is small, so inference stays fast even for multi-GB models.
@@ -10,11 +10,11 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
-from analyzer.core.errors import UsageError, quote
-from analyzer.core.onnxproto import ModelProto, ValueInfoProto
+from analyzer.core.errors import quote
+from analyzer.core.onnxproto import GraphProto, ModelProto, ValueInfoProto
 from analyzer.core.protowalk import iter_graphs
 from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
@@ -26,72 +26,6 @@ from analyzer.view.standins import stand_in
 
 Inferred = tuple[ShapeTable | None, list[str]]
 """The shape table of the inferred model (None when inference failed) and the warnings."""
-
-
-def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """`name=1,3,224,224` -> ("name", (1, 3, 224, 224))."""
-    name, sep, dims = text.rpartition("=")
-    if not sep or not name:
-        raise UsageError("", f"--input-shape {text!r}: expected NAME=D1,D2,...")
-    try:
-        values = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        raise UsageError("", f"--input-shape {text!r}: dims must be integers") from None
-    if not values or any(v <= 0 for v in values):
-        raise UsageError("", f"--input-shape {text!r}: dims must be positive integers")
-    if any(v >= 2**63 for v in values):
-        raise UsageError("", f"--input-shape {text!r}: dims must be below 2**63 (int64)")
-    return name, values
-
-
-def apply_input_shapes(model: ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Fix the dims of named graph inputs in place; names and ranks must match."""
-    inputs = {value.name: value for value in model.graph.input}
-    initializers = {t.name for t in model.graph.initializer}
-    real = [name for name in inputs if name not in initializers]
-    fixed: dict[str, int] = {}
-    """Dim names of the fixed inputs -> the sizes given for them."""
-    for name, dims in shapes.items():
-        value = inputs.get(name)
-        if value is None or name in initializers:
-            raise UsageError(
-                "", f"--input-shape: no graph input {name!r}", f"inputs: {', '.join(real)}"
-            )
-        if not all(isinstance(d, int) and 0 < d < 2**63 for d in dims):
-            raise UsageError("", f"--input-shape: {name!r} dims must be integers in 1..2**63-1")
-        tensor_type = value.type.tensor_type
-        if tensor_type.HasField("shape") and len(tensor_type.shape.dim) != len(dims):
-            rank = len(tensor_type.shape.dim)
-            raise UsageError("", f"--input-shape: {name!r} has rank {rank}, got {len(dims)} dims")
-        for old, size in zip(tensor_type.shape.dim, dims, strict=False):
-            if old.HasField("dim_param") and old.dim_param:
-                fixed[old.dim_param] = size
-        tensor_type.ClearField("shape")
-        for size in dims:
-            tensor_type.shape.dim.add().dim_value = size
-    if fixed:
-        _substitute_declared_dims(model, fixed)
-
-
-def _substitute_declared_dims(model: ModelProto, fixed: Mapping[str, int]) -> None:
-    """Dims the file declares by name or formula (`b`, `(((s53 - 1)//2)) + 1`) become numbers
-    once the names they use are fixed: onnx's inference keeps a declared name over a number it
-    could compute. A formula that uses a fixed name but cannot be evaluated is cleared, so the
-    inference recomputes it."""
-    from analyzer.view import dimexpr  # noqa: PLC0415  (fractions: only with --input-shape)
-
-    for graph in iter_graphs(model):
-        for value in (*graph.input, *graph.output, *graph.value_info):
-            if not value.type.HasField("tensor_type"):
-                continue
-            for dim in value.type.tensor_type.shape.dim:
-                if not (dim.HasField("dim_param") and dim.dim_param):
-                    continue
-                size = dimexpr.evaluate(dim.dim_param, fixed)
-                if size is not None:
-                    dim.dim_value = size
-                elif dimexpr.names(dim.dim_param) & fixed.keys():
-                    dim.Clear()
 
 
 def version_warnings(model: ModelProto, engine: Engine) -> list[str]:
@@ -258,11 +192,7 @@ def _propagates(model: ModelProto) -> bool:
     Add and Mul on weights, is spared the second full pass, as slow as the first.
     """
     graphs = list(iter_graphs(model))
-    constants = {""}  # an omitted optional input is no computed value
-    for graph in graphs:
-        constants.update(t.name for t in graph.initializer if len(t.dims) <= 1)
-        constants.update(s.values.name for s in graph.sparse_initializer)
-        constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
+    constants = _constant_names(graphs)
     nodes = [node for graph in graphs for node in graph.node]
     nodes += [node for fn in model.functions for node in fn.node]
     for node in nodes:
@@ -271,6 +201,16 @@ def _propagates(model: ModelProto) -> bool:
         if node.op_type != "Constant" and node.input and constants.issuperset(node.input):
             return True
     return False
+
+
+def _constant_names(graphs: list[GraphProto]) -> set[str]:
+    """Values plain inference reads as constants: 0-D and 1-D initializers, Constant nodes."""
+    constants = {""}  # an omitted optional input is no computed value
+    for graph in graphs:
+        constants.update(t.name for t in graph.initializer if len(t.dims) <= 1)
+        constants.update(s.values.name for s in graph.sparse_initializer)
+        constants.update(n.output[0] for n in graph.node if n.op_type == "Constant" and n.output)
+    return constants
 
 
 def _infer_here(model: ModelProto, engine: Engine) -> tuple[ModelProto, list[str]]:

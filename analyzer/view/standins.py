@@ -101,6 +101,34 @@ def _replacement(
         return [make_node("Identity", [first], [out])]
     if op in FLOAT_OF_INPUT:
         return [make_node("Cast", [first], [out], to=TensorProto.FLOAT)]
+    if op in QLINEAR:
+        return _qlinear(node, first, out)
+    if op == "QGemm" and len(node.input) > 3:
+        return _qgemm(node, index, graph, shapes)
+    if op in ("EmbedLayerNormalization", "QEmbedLayerNormalization") and len(node.input) > 2:
+        return _embedding(node, index, graph, shapes)
+    if op in DENSE:
+        return _dense(node, index, graph, shapes)
+    if op == "DynamicQuantizeLSTM" and len(node.input) > 2:
+        return _lstm(node, index, graph, shapes)
+    return None
+
+
+QLINEAR = frozenset(
+    {
+        "QLinearAdd",
+        "QLinearMul",
+        "QLinearConcat",
+        "QLinearWhere",
+        "QLinearAveragePool",
+        "QLinearGlobalAveragePool",
+    }
+)
+"""Quantized ops whose standard op reads the quantized inputs (the shape is what counts)."""
+
+
+def _qlinear(node: NodeProto, first: str, out: str) -> list[NodeProto] | None:
+    op = node.op_type
     if op in ("QLinearAdd", "QLinearMul") and len(node.input) > 3:
         standard = "Add" if op == "QLinearAdd" else "Mul"
         return [make_node(standard, [first, node.input[3]], [out])]
@@ -114,35 +142,41 @@ def _replacement(
             return None
         standard = op.removeprefix("QLinear")
         return [make_node(standard, [first], [out], _copies(node, {"channels_last"}))]
-    if op == "QGemm" and len(node.input) > 3:
-        return _qgemm(node, index, graph, shapes)
-    if op in ("EmbedLayerNormalization", "QEmbedLayerNormalization") and len(node.input) > 2:
-        table = shapes.get(node.input[2])
-        if table is None or len(table) != 2:
-            return None
-        fake = _fake_weight(graph, f"__stand_in_{index}_table", table)
-        return [make_node("Gather", [fake, first], [out])]
-    if op in DENSE:
-        data, weight = DENSE[op]
-        attrs = {a.name: a.i for a in node.attribute if a.type == a.INT}
-        dims = shapes.get(node.input[weight]) if weight is not None else None
-        if weight is None:
-            k, n = attrs.get("K", 0), attrs.get("N", 0)
-        elif dims is not None and len(dims) == 2:
-            k, n = dims
-        else:
-            return None
-        if k <= 0 or n <= 0:
-            return None
-        fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
-        cast = f"__stand_in_{index}_a"
-        return [
-            make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
-            make_node("MatMul", [cast, fake], [out]),
-        ]
-    if op == "DynamicQuantizeLSTM" and len(node.input) > 2:
-        return _lstm(node, index, graph, shapes)
     return None
+
+
+def _embedding(
+    node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
+) -> list[NodeProto] | None:
+    """(Q)EmbedLayerNormalization as the Gather from its word table."""
+    table = shapes.get(node.input[2])
+    if table is None or len(table) != 2:
+        return None
+    fake = _fake_weight(graph, f"__stand_in_{index}_table", table)
+    return [make_node("Gather", [fake, node.input[0]], [node.output[0]])]
+
+
+def _dense(
+    node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
+) -> list[NodeProto] | None:
+    """A quantized or fused dense op as Cast and MatMul with a [K, N] weight."""
+    data, weight = DENSE[node.op_type]
+    attrs = {a.name: a.i for a in node.attribute if a.type == a.INT}
+    dims = shapes.get(node.input[weight]) if weight is not None else None
+    if weight is None:
+        k, n = attrs.get("K", 0), attrs.get("N", 0)
+    elif dims is not None and len(dims) == 2:
+        k, n = dims
+    else:
+        return None
+    if k <= 0 or n <= 0:
+        return None
+    fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
+    cast = f"__stand_in_{index}_a"
+    return [
+        make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
+        make_node("MatMul", [cast, fake], [node.output[0]]),
+    ]
 
 
 def _lstm(

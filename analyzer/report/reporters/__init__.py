@@ -3,8 +3,8 @@
 Reporters never open files, never print and never pick exit codes; the CLI does that.
 A reporter's module is imported the first time its format is asked for: `names()` answers
 from the table below, so the command line knows every format without importing any of them.
-A reporter declares what it can do (merge a batch, stream, describe one model only); the CLI
-asks the reporter, never tests its name.
+A reporter declares what it can do (merge a batch, stream, describe one model only, show the
+policy violations itself); the CLI asks the reporter, never tests its name.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class Reporter:
     """The record a stream writes for a model that could not be analysed."""
     one_model: bool = False
     """The format describes a single model (a Netron attachment): a batch is refused."""
+    shows_violations: bool = False
+    """Written to the terminal, the rendering shows the policy violations itself, so the CLI
+    does not echo them on stderr too."""
 
 
 MODULES: dict[str, str] = {
@@ -61,11 +64,14 @@ def add_reporter(
     streams: bool = False,
     failure: Failure | None = None,
     one_model: bool = False,
+    shows_violations: bool = False,
 ) -> Callable[[Callable[[Report], str]], Callable[[Report], str]]:
     def decorate(func: Callable[[Report], str]) -> Callable[[Report], str]:
         if name in _REPORTERS:
             raise ValueError(f"reporter {name!r} registered twice")
-        _REPORTERS[name] = Reporter(name, description, func, merge, streams, failure, one_model)
+        _REPORTERS[name] = Reporter(
+            name, description, func, merge, streams, failure, one_model, shows_violations
+        )
         return func
 
     return decorate

@@ -10,7 +10,8 @@ from analyzer.core.errors import escape_controls
 from analyzer.core.results import Finding, Report, Shape
 from analyzer.core.symbolic import Poly
 from analyzer.report.reporters import add_reporter
-from analyzer.report.reporters.aliases import TIMES, poly_text
+from analyzer.report.reporters.aliases import poly_text
+from analyzer.report.reporters.expressions import TIMES
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
 from analyzer.report.reporters.tableview import layer_block
 from analyzer.report.reporters.weightview import weight_lines
@@ -167,7 +168,9 @@ def simple_table(rows: list[list[str]], headers: list[str], align: tuple[str, ..
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
 
 
-@add_reporter("table", "terminal summary, like Keras' model.summary() (default)")
+@add_reporter(
+    "table", "terminal summary, like Keras' model.summary() (default)", shows_violations=True
+)
 def render_table(report: Report) -> str:
     info = report.model
     opsets = ", ".join(f"{d} {v}" for d, v in info.opsets)
