@@ -108,9 +108,12 @@ def _sympy(expr: str, size: int) -> int:
 
 
 def test_ellipsize_keeps_both_ends_and_the_op() -> None:
-    name = "/model.22/cv2.1/cv2.1.2/very_long_module_name/Conv (Conv)"
+    name = "/model.22/cv2.1/cv2.1.2/very_long_module_name/act (Relu)"
     short = layout.ellipsize(name, 30, keep_suffix=True)
-    assert len(short) == 30 and short.startswith("/model.2") and short.endswith("/Conv (Conv)")
+    assert len(short) == 30 and short.startswith("/model.2") and short.endswith("/act (Relu)")
+    # a last part that only repeats the op goes before anything is cut
+    repeated = "/blocks.0/ln1/LayerNormalization (LayerNormalization)"
+    assert layout.ellipsize(repeated, 34, keep_suffix=True) == "/blocks.0/ln1 (LayerNormalization)"
     assert ".." in short and short.isascii()
     assert layout.ellipsize("abc", 3) == "abc"
     assert layout.width(layout.ellipsize("漢字漢字漢字漢字", 7)) <= 7

@@ -81,12 +81,16 @@ def width(text: str) -> int:
 
 def ellipsize(text: str, limit: int, keep_suffix: bool = False) -> str:
     """The text in at most `limit` columns: its start and end kept, the middle an ellipsis.
-    With keep_suffix, a trailing ` (Op)` stays whole while it leaves room for 8 columns."""
+    With keep_suffix, a trailing ` (Op)` stays whole while it leaves room for 8 columns, and a
+    name's last part that only repeats the op (`/blocks.0/ln1/LayerNormalization`) goes first."""
     if width(text) <= limit:
         return text
     if keep_suffix and text.endswith(")") and " (" in text:
         name, _, op = text.rpartition(" (")
         suffix = f" ({op}"
+        parent, _, last = name.rpartition("/")
+        if parent and last.split("_")[0] == op[:-1]:  # torch's `/blocks.0/ln1/LayerNormalization`
+            return ellipsize(f"{parent}{suffix}", limit, keep_suffix)
         if limit - width(suffix) >= 8:
             return ellipsize(name, limit - width(suffix)) + suffix
     if limit <= len(ELLIPSIS):
