@@ -304,6 +304,69 @@ def _verify_shapes(
     return f"runs in {new.runtime} with the original's output shapes"
 
 
+def _load(
+    source: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
+) -> tuple[ModelView, Constants, ModelProto]:
+    """The source's view and constants (for planning) and its model (to rewrite)."""
+    try:
+        view, consts = _view(source, input_shapes, sandbox)
+        model = load_model_for_reading(source)
+    except AuditError as exc:
+        exc.path = exc.path or str(source)
+        raise
+    return view, consts, model
+
+
+def _plans(
+    source: Path,
+    findings: list[Finding],
+    view: ModelView,
+    consts: Constants,
+    report: Report,
+    *,
+    model: ModelProto,
+) -> tuple[list[Plan], list[tuple[str, str]]]:
+    """A plan for each replaceable finding, (node, why) for each other; raises if none is."""
+    main_outputs = {out_name for node in model.graph.node for out_name in node.output}
+    plans: list[Plan] = []
+    skipped: list[tuple[str, str]] = []
+    for finding in findings:
+        plan = _plan(finding, view, consts, report, main_outputs)
+        if isinstance(plan, str):
+            skipped.append((finding.node, plan))
+        else:
+            plans.append(plan)
+    if not plans:
+        node, why = skipped[0]
+        raise UnsupportedError(str(source), f"cannot replace {node!r}: {why}")
+    return plans, skipped
+
+
+def _check_candidate(
+    source: Path,
+    temp: Path,
+    predicted: int,
+    kernel: int,
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    sandbox: bool | None,
+) -> Report:
+    """The written candidate's report, after onnx.checker and the predicted params agree."""
+    try:
+        onnx.checker.check_model(str(temp), full_check=True)
+    except Exception as exc:  # onnx raises ValidationError and others
+        raise UnsupportedError(
+            str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
+        ) from None
+    actual = analyze(temp, input_shapes=input_shapes, kernel=kernel, sandbox=sandbox)
+    if actual.totals.params != predicted:
+        raise UnsupportedError(
+            str(source),
+            f"the candidate has {actual.totals.params:,} params, predicted {predicted:,}",
+        )
+    return actual
+
+
 def emit_candidate(
     path: str | os.PathLike[str],
     report: Report,
@@ -330,24 +393,8 @@ def emit_candidate(
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
     if input_shapes is None:
         input_shapes = _input_shapes(report)
-    try:
-        view, consts = _view(source, input_shapes, sandbox)
-        model = load_model_for_reading(source)
-    except AuditError as exc:
-        exc.path = exc.path or str(source)
-        raise
-    main_outputs = {out_name for node in model.graph.node for out_name in node.output}
-    plans: list[Plan] = []
-    skipped: list[tuple[str, str]] = []
-    for finding in findings:
-        plan = _plan(finding, view, consts, report, main_outputs)
-        if isinstance(plan, str):
-            skipped.append((finding.node, plan))
-        else:
-            plans.append(plan)
-    if not plans:
-        node, why = skipped[0]
-        raise UnsupportedError(str(source), f"cannot replace {node!r}: {why}")
+    view, consts, model = _load(source, input_shapes, sandbox)
+    plans, skipped = _plans(source, findings, view, consts, report, model=model)
     rewrite(model, plans, seed)
     replaced = [plan.finding for plan in plans]
     trades = [onx101.detail(f) for f in replaced]
@@ -364,18 +411,9 @@ def emit_candidate(
         del model
         if data and (out.parent / data).exists() and not force:
             raise UsageError(str(out.parent / data), "already exists", "pass --force")
-        try:
-            onnx.checker.check_model(str(temp), full_check=True)
-        except Exception as exc:  # onnx raises ValidationError and others
-            raise UnsupportedError(
-                str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
-            ) from None
-        actual = analyze(temp, input_shapes=input_shapes, kernel=trades[0].kernel, sandbox=sandbox)
-        if actual.totals.params != predicted:
-            raise UnsupportedError(
-                str(source),
-                f"the candidate has {actual.totals.params:,} params, predicted {predicted:,}",
-            )
+        actual = _check_candidate(
+            source, temp, predicted, trades[0].kernel, input_shapes=input_shapes, sandbox=sandbox
+        )
         if run_check:
             notes.append(_verify_shapes(source, temp, input_shapes))
         if data:
