@@ -76,10 +76,7 @@ def run_jobs(
 ) -> Iterator[Outcome[T]]:
     """Run (label, job) pairs, at most `workers` at once; yield outcomes in input order."""
     if not limits.isolate or not hasattr(os, "fork"):
-        for done, (label, job) in enumerate(jobs, start=1):
-            yield _decode(label, run_here(job), limits, forked=False)
-            if progress:
-                progress(done, len(jobs), label)
+        yield from _run_in_process(jobs, limits, progress)
         return
 
     def cap() -> int | None:  # runs in the child: the limit it inherited
@@ -96,23 +93,10 @@ def run_jobs(
                 index, (label, job) = pending.pop()
                 deadline = time.monotonic() + limits.timeout if limits.timeout else None
                 running.append(_Running(index, label, spawn(job, cap), deadline))
-            deadlines = [r.deadline for r in running if r.deadline is not None]
-            wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            ready = wait_any([r.child.reader for r in running], wait_for)
+            ready = _wait(running)
             now = time.monotonic()
             for item in list(running):
-                outcome: Outcome[T] | None = None
-                if item.child.reader in ready:
-                    try:
-                        outcome = _decode(item.label, item.child.receive(), limits)
-                    except (EOFError, OSError):
-                        outcome = _died(item.label, item.child.join(), limits)
-                elif item.deadline is not None and now >= item.deadline:
-                    item.child.kill()
-                    error = LimitExceededError(
-                        item.label, f"resource limit exceeded: over {limits.timeout:g} s"
-                    )
-                    outcome = Outcome(item.label, None, error)
+                outcome: Outcome[T] | None = _outcome(item, ready, now, limits)
                 if outcome is None:
                     continue
                 running.remove(item)
@@ -127,6 +111,41 @@ def run_jobs(
     finally:  # interrupted or abandoned: no child outlives the run
         for item in running:
             item.child.close()
+
+
+def _run_in_process(
+    jobs: Sequence[tuple[str, Callable[[list[str]], T]]],
+    limits: Limits,
+    progress: Callable[[int, int, str], None] | None,
+) -> Iterator[Outcome[T]]:
+    """Each job in this process, one after another (no sandbox)."""
+    for done, (label, job) in enumerate(jobs, start=1):
+        yield _decode(label, run_here(job), limits, forked=False)
+        if progress:
+            progress(done, len(jobs), label)
+
+
+def _wait(running: list[_Running]) -> set[int]:
+    """The running children's readers that have something, waiting until the first deadline."""
+    deadlines = [r.deadline for r in running if r.deadline is not None]
+    wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+    return wait_any([r.child.reader for r in running], wait_for)
+
+
+def _outcome(item: _Running, ready: set[int], now: float, limits: Limits) -> Outcome[Any] | None:
+    """The child's outcome when it has answered, died or run out of time; else None."""
+    if item.child.reader in ready:
+        try:
+            return _decode(item.label, item.child.receive(), limits)
+        except (EOFError, OSError):
+            return _died(item.label, item.child.join(), limits)
+    if item.deadline is not None and now >= item.deadline:
+        item.child.kill()
+        error = LimitExceededError(
+            item.label, f"resource limit exceeded: over {limits.timeout:g} s"
+        )
+        return Outcome(item.label, None, error)
+    return None
 
 
 def _died(label: str, exitcode: int | None, limits: Limits) -> Outcome[Any]:

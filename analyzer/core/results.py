@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -35,6 +36,32 @@ class WeightRef:
     """True when other layers use the same stored tensor: totals count it once."""
     via: tuple[str, ...] = ()
     """Ops between the stored tensor and the layer (DequantizeLinear, Transpose, ...)."""
+
+
+class NoteKind(Enum):
+    """Layer notes many layers share, summarised in one line each (`count/notes.py`)."""
+
+    FOLDED = "folded"
+    """Exporter-computed weights: BatchNormalization (or weight_norm) likely folded in."""
+    IDENTITY = "identity"
+    """A normalization's constant scale of ones and bias of zeros (other constants)."""
+
+
+class LayerNote(str):
+    """A layer note of a known kind: the text the report shows, with its kind as a value, so
+    the summary never recognises a note by its words. It is a `str` everywhere else (JSON, the
+    reporters, equality); a note read back from JSON is a plain `str`."""
+
+    __slots__ = ("kind",)
+    kind: NoteKind
+
+    def __new__(cls, text: str, kind: NoteKind) -> LayerNote:
+        note = super().__new__(cls, text)
+        note.kind = kind
+        return note
+
+    def __reduce__(self) -> tuple[type[LayerNote], tuple[str, NoteKind]]:
+        return LayerNote, (str(self), self.kind)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

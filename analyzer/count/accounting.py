@@ -7,7 +7,7 @@ counted once; a tensor nobody claims as a parameter is a quantization or other c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from analyzer.core.results import LayerTally, Totals
 from analyzer.core.symbolic import Poly
@@ -19,16 +19,40 @@ QUANTIZED_OPS = frozenset({"QGemm", "QAttention", "QuantizeLinear", "DequantizeL
 _RANK = {"trainable": 0, "non_trainable": 1, "quantization": 2, "other": 3}
 
 
+@dataclass(slots=True)
+class _Claims:
+    """What the layers claim: each stored tensor's kind (its highest-ranked claim) and logical
+    element count, the layers using it as a parameter, and unknown weights' sizes."""
+
+    kind: dict[str, str] = field(default_factory=dict)
+    logical: dict[str, int] = field(default_factory=dict)
+    users: dict[str, set[str]] = field(default_factory=dict)
+    unknown: dict[str, int] = field(default_factory=dict)
+
+
 def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerTally, ...], Totals]:
     """Mark shared weights on each layer and sum the model's totals over distinct tensors."""
-    kind: dict[str, str] = {}
-    logical: dict[str, int] = {}
-    users: dict[str, set[str]] = {}
-    unknown: dict[str, int] = {}
+    claims = _claims(view, layers)
+    kind = claims.kind
+    for name, tensor in view.stored.items():
+        if tensor.key not in kind and _quantizes(view, name):
+            kind[tensor.key] = "quantization"
+    shared = {key for key, names in claims.users.items() if len(names) > 1}
+    marked = tuple(_mark(view, layer, shared) for layer in layers) if shared else tuple(layers)
+    sums = _sums(view, kind, claims.logical)
+    macs = Poly.total(layer.macs for layer in marked)
+    totals = Totals(**sums, unknown_weights=sum(claims.unknown.values()), macs=macs)
+    return marked, totals
+
+
+def _claims(view: ModelView, layers: Sequence[LayerTally]) -> _Claims:
+    """Every layer's weight references, gathered per stored tensor."""
+    claims = _Claims()
+    kind, logical, users = claims.kind, claims.logical, claims.users
     for layer in layers:
         for ref in layer.weights:
             if ref.kind == "unknown":
-                unknown[ref.tensor] = ref.elements
+                claims.unknown[ref.tensor] = ref.elements
                 continue
             stored = view.stored.get(ref.tensor)
             if stored is None:
@@ -39,11 +63,11 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
                 logical[stored.key] = ref.elements
             if ref.kind in ("trainable", "non_trainable"):
                 users.setdefault(stored.key, set()).add(layer.name)
-    for name, tensor in view.stored.items():
-        if tensor.key not in kind and _quantizes(view, name):
-            kind[tensor.key] = "quantization"
-    shared = {key for key, names in users.items() if len(names) > 1}
-    marked = tuple(_mark(view, layer, shared) for layer in layers) if shared else tuple(layers)
+    return claims
+
+
+def _sums(view: ModelView, kind: dict[str, str], logical: dict[str, int]) -> dict[str, int]:
+    """The totals' counts over every distinct stored tensor, by its final kind."""
     sums = dict.fromkeys(
         [
             "params",
@@ -76,9 +100,7 @@ def account(view: ModelView, layers: Sequence[LayerTally]) -> tuple[tuple[LayerT
         else:
             sums["other_constants"] += tensor.elements
             sums["other_bytes"] += tensor.nbytes
-    macs = Poly.total(layer.macs for layer in marked)
-    totals = Totals(**sums, unknown_weights=sum(unknown.values()), macs=macs)
-    return marked, totals
+    return sums
 
 
 def _quantizes(view: ModelView, name: str) -> bool:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from analyzer.core.results import LayerTally
-from analyzer.count.visitors.conv import FOLDED_NOTE
-from analyzer.count.visitors.norm import IDENTITY_NOTE
+from analyzer.core.results import LayerNote, LayerTally, NoteKind
 from analyzer.view.model import ModelView
 
 SUMMARIES = {
-    FOLDED_NOTE: (
+    NoteKind.FOLDED: (
         "BatchNormalization (or a weight parametrization such as weight_norm) was likely folded "
         "into {count} layer(s) by the exporter ({shown}): their weights were computed at "
         "export (renamed, or named after batchnorm), so what was folded in (BatchNorm's scale, "
         "shift and running statistics; weight_norm's g and v) is not stored and the source "
         "framework counts more parameters than this file holds"
     ),
-    IDENTITY_NOTE: (
+    NoteKind.IDENTITY: (
         "{count} InstanceNormalization layer(s) have a constant scale of ones and bias of zeros "
         "({shown}), counted as other constants: torch writes these for GroupNorm (whose own "
         "scale and shift follow as Mul and Add) and for InstanceNorm without affine, and does "
@@ -105,17 +103,21 @@ def exporter_notes(
 def _layer_notes(layers: tuple[LayerTally, ...]) -> list[str]:
     """The layers' own notes: one line for each kind many share (SUMMARIES), then the rest."""
     notes: list[str] = []
-    for head, summary in SUMMARIES.items():
-        names = [layer.name for layer in layers if any(n.startswith(head) for n in layer.notes)]
+    for kind, summary in SUMMARIES.items():
+        names = [layer.name for layer in layers if any(_kind(n) is kind for n in layer.notes)]
         if names:
             notes.append(summary.format(count=len(names), shown=_shown(names)))
     notes += [
         f"{layer.name}: {note}"
         for layer in layers
         for note in layer.notes
-        if not note.startswith(tuple(SUMMARIES))
+        if _kind(note) not in SUMMARIES
     ]
     return notes
+
+
+def _kind(note: str) -> NoteKind | None:
+    return note.kind if isinstance(note, LayerNote) else None
 
 
 def _transposed_copies(layers: tuple[LayerTally, ...], heads: frozenset[str] | None) -> list[str]:

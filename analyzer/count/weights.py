@@ -159,6 +159,11 @@ class Constants:
             return None
         if all(name in self.const for _, name in inputs):
             return "const"
+        return self._shape_or_table(node, inputs)
+
+    def _shape_or_table(self, node: NodeView, inputs: list[tuple[int, str]]) -> str | None:
+        """For a node reading both constants and shapes: "shape", or None (noted as a table)
+        when all its data inputs are constant and only its bounds come from shapes."""
         shaping = SHAPE_INPUTS.get(node.op_type, frozenset())
         data = [name for p, name in inputs if p not in shaping]
         if data and all(name in self.const for name in data):

@@ -124,10 +124,7 @@ def _inline_graph(graph: GraphProto, table: dict[Key, FunctionProto]) -> int:
         return 0
     expanded = 0
     out: list[NodeProto] = []
-    names = [value.name for value in (*graph.input, *graph.output, *graph.value_info)]
-    names += [tensor.name for tensor in graph.initializer]
-    names += [name for node in graph.node for name in node.output]
-    taken = {prefix for name in names for prefix in _ancestors(name)}
+    taken = _taken_prefixes(graph)
     work = list(reversed(list(enumerate(graph.node))))
     while work:
         index, node = work.pop()
@@ -143,6 +140,14 @@ def _inline_graph(graph: GraphProto, table: dict[Key, FunctionProto]) -> int:
     del graph.node[:]
     graph.node.extend(out)
     return expanded
+
+
+def _taken_prefixes(graph: GraphProto) -> set[str]:
+    """Every prefix of a name the graph already uses: no expansion prefix may be one."""
+    names = [value.name for value in (*graph.input, *graph.output, *graph.value_info)]
+    names += [tensor.name for tensor in graph.initializer]
+    names += [name for node in graph.node for name in node.output]
+    return {prefix for name in names for prefix in _ancestors(name)}
 
 
 def _free(base: str, taken: set[str]) -> str:

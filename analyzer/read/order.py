@@ -76,6 +76,22 @@ def _in_order(nodes: list[NodeProto], produced: dict[str, int]) -> bool:
 
 def _sorted(nodes: list[NodeProto], produced: dict[str, int], where: str) -> list[NodeProto]:
     """Kahn's sort taking the earliest ready node in file order; a cycle is an error."""
+    waiting, users = _dependencies(nodes, produced, where)
+    order = _kahn(waiting, users)
+    if len(order) != len(nodes):
+        stuck = next(nodes[i] for i, count in enumerate(waiting) if count)
+        label = stuck.name or stuck.op_type
+        raise MalformedGraphError(
+            "", f"{short_path(where)}the graph has a cycle through node {quote(label)}"
+        )
+    return [nodes[i] for i in order]
+
+
+def _dependencies(
+    nodes: list[NodeProto], produced: dict[str, int], where: str
+) -> tuple[list[int], list[list[int]]]:
+    """How many producers each node waits for, and each node's users; refuses a node that
+    consumes its own output."""
     needs = [[produced[n] for n in set(_all_inputs(node)) if n in produced] for node in nodes]
     waiting = [len(sources) for sources in needs]
     users: list[list[int]] = [[] for _ in nodes]
@@ -87,6 +103,12 @@ def _sorted(nodes: list[NodeProto], produced: dict[str, int], where: str) -> lis
                     "", f"{short_path(where)}node {quote(label)} consumes its own output"
                 )
             users[source].append(index)
+    return waiting, users
+
+
+def _kahn(waiting: list[int], users: list[list[int]]) -> list[int]:
+    """The order Kahn's sort reaches the nodes in (fewer than all: a cycle); counts `waiting`
+    down as it goes."""
     ready = [i for i, count in enumerate(waiting) if count == 0]  # a heap: file order first
     order: list[int] = []
     while ready:
@@ -96,13 +118,7 @@ def _sorted(nodes: list[NodeProto], produced: dict[str, int], where: str) -> lis
             waiting[user] -= 1
             if waiting[user] == 0:
                 heapq.heappush(ready, user)
-    if len(order) != len(nodes):
-        stuck = next(nodes[i] for i, count in enumerate(waiting) if count)
-        label = stuck.name or stuck.op_type
-        raise MalformedGraphError(
-            "", f"{short_path(where)}the graph has a cycle through node {quote(label)}"
-        )
-    return [nodes[i] for i in order]
+    return order
 
 
 def sort_graphs(model: ModelProto) -> int:
@@ -126,20 +142,30 @@ def sort_graphs(model: ModelProto) -> int:
         where = f"graph {quote(graph.name)}: " if graph.name else ""
         for node in graph.node:
             if not local and not names.issuperset(node.input):  # an outer name, or undefined
-                for name in node.input:
-                    if name and not scope.has(name):
-                        label = node.name or node.op_type
-                        raise MalformedGraphError(
-                            "",
-                            f"{short_path(where)}node {quote(label)} consumes undefined tensor "
-                            f"{quote(name)}",
-                        )
+                _check_defined(node, scope, where)
             if len(node.attribute):
                 stack.extend((sub, scope) for sub in subgraphs(node))
     if not (len(model.functions) or len(model.training_info)):
         return moved
+    return moved + _sort_unchecked(model, checked)
+
+
+def _check_defined(node: NodeProto, scope: _Names, where: str) -> None:
+    """Refuse a node reading a name that no enclosing scope defines."""
+    for name in node.input:
+        if name and not scope.has(name):
+            label = node.name or node.op_type
+            raise MalformedGraphError(
+                "",
+                f"{short_path(where)}node {quote(label)} consumes undefined tensor {quote(name)}",
+            )
+
+
+def _sort_unchecked(model: ModelProto, checked: list[GraphProto]) -> int:
+    """Sort function bodies and training graphs (sorted only, not checked); how many moved."""
+    moved = 0
     seen = {id(graph) for graph in checked}
-    for graph in iter_graphs(model):  # function bodies and training graphs: sorted only
+    for graph in iter_graphs(model):
         if id(graph) not in seen:
             moved += _sort_graph(graph)[2]
     return moved
@@ -187,18 +213,22 @@ def _all_inputs(node: NodeProto) -> Iterator[str]:
         g for a in node.attribute for g in ([a.g] if a.type == AttributeProto.GRAPH else a.graphs)
     ]
     while stack:
-        graph = stack.pop()
-        local = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-        for inner in graph.node:
-            local.update(inner.output)
-        for inner in graph.node:
-            yield from (n for n in inner.input if n and n not in local)
-            for attr in inner.attribute:
-                if attr.type == AttributeProto.GRAPH:
-                    stack.append(attr.g)
-                elif attr.type == AttributeProto.GRAPHS:
-                    stack.extend(attr.graphs)
-        yield from (o.name for o in graph.output if o.name not in local)
+        yield from _outer_reads(stack.pop(), stack)
+
+
+def _outer_reads(graph: GraphProto, stack: list[GraphProto]) -> Iterator[str]:
+    """The names one subgraph reads from outside itself; pushes its own subgraphs on `stack`."""
+    local = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for inner in graph.node:
+        local.update(inner.output)
+    for inner in graph.node:
+        yield from (n for n in inner.input if n and n not in local)
+        for attr in inner.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                stack.append(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                stack.extend(attr.graphs)
+    yield from (o.name for o in graph.output if o.name not in local)
 
 
 def short_path(where: str, limit: int = 160) -> str:

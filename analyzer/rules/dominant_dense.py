@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, Payload, Side, finite, payload
+from analyzer.core.results import Finding, LayerTally, Payload, Side, finite, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.dense import dense_shape
+from analyzer.view.model import NodeView
 
 CODE: Final = "ONX104"
 MIN_SHARE: Final = 0.5
@@ -138,7 +139,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         layer = ctx.layers.get(node.name)
         if dense is None or layer is None:
             continue
-        data, k, units = dense
+        _, k, units = dense
         share = layer.params / total
         if share < MIN_SHARE:
             continue
@@ -150,50 +151,66 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if rank < 1 or low_rank >= k * units:
             ctx.debug.append(f"{CODE} {node.name}: not flagged: rank {rank} saves nothing")
             continue
-        shape = ctx.view.shape(data)
-        rows = Poly.product(shape[:-1]) if shape else Poly.of(1)
-        bias = sum(w.elements for w in layer.weights if w.role == "bias")
-        weight = next((w.tensor for w in layer.weights if w.role == "weight"), None)
-        kept, reason = _energy(ctx, weight, rank)
-        detail = DominantDense(
-            in_features=k,
-            units=units,
-            layer_params=layer.params,
-            model_params=total,
-            share=round(share, 4),
-            rank=rank,
-            dense_weights=k * units,
-            bias=bias,
-            low_rank_weights=low_rank,
-            rows=rows,
-            dense_macs=rows * Poly.of(k * units),
-            low_rank_macs=rows * Poly.of(low_rank),
-            energy_kept=kept,
-            energy_reason=reason,
-        )
-        accuracy = (
-            f"At rank {rank} it keeps {kept:.2%} of the weight's spectral energy; the "
-            "accuracy still needs checking on data"
-            if kept is not None
-            else f"Whether rank {rank} keeps the accuracy needs the weights or retraining"
-        )
-        yield Finding(
-            code=CODE,
-            rule=DOMINANT_DENSE.name,
-            node=node.name,
-            op_type=node.op_type,
-            message=(
-                f"dense layer {node.name!r} ({k:,} -> {units:,}) holds {layer.params:,} of the "
-                f"model's {total:,} parameters ({share:.1%}); factorised at rank {rank} it "
-                f"needs {k:,}*{rank} + {rank}*{units:,} = {low_rank:,} weights instead of "
-                f"{k * units:,}, and as many MACs per row. {accuracy}"
-            ),
-            confidence="medium",
-            severity="note",
-            params_saved=k * units - low_rank,
-            macs_delta=detail.low_rank_macs + Poly.of(-1) * detail.dense_macs,
-            detail=detail,
-        )
+        yield _finding(ctx, node, layer, dense, rank=rank, share=share)
+
+
+def _finding(
+    ctx: RuleContext,
+    node: NodeView,
+    layer: LayerTally,
+    dense: tuple[str, int, int],
+    *,
+    rank: int,
+    share: float,
+) -> Finding:
+    """The finding for the dense `node` (data, K, units), factorised at `rank`."""
+    total = ctx.total_params
+    data, k, units = dense
+    low_rank = k * rank + rank * units
+    shape = ctx.view.shape(data)
+    rows = Poly.product(shape[:-1]) if shape else Poly.of(1)
+    bias = sum(w.elements for w in layer.weights if w.role == "bias")
+    weight = next((w.tensor for w in layer.weights if w.role == "weight"), None)
+    kept, reason = _energy(ctx, weight, rank)
+    detail = DominantDense(
+        in_features=k,
+        units=units,
+        layer_params=layer.params,
+        model_params=total,
+        share=round(share, 4),
+        rank=rank,
+        dense_weights=k * units,
+        bias=bias,
+        low_rank_weights=low_rank,
+        rows=rows,
+        dense_macs=rows * Poly.of(k * units),
+        low_rank_macs=rows * Poly.of(low_rank),
+        energy_kept=kept,
+        energy_reason=reason,
+    )
+    accuracy = (
+        f"At rank {rank} it keeps {kept:.2%} of the weight's spectral energy; the "
+        "accuracy still needs checking on data"
+        if kept is not None
+        else f"Whether rank {rank} keeps the accuracy needs the weights or retraining"
+    )
+    return Finding(
+        code=CODE,
+        rule=DOMINANT_DENSE.name,
+        node=node.name,
+        op_type=node.op_type,
+        message=(
+            f"dense layer {node.name!r} ({k:,} -> {units:,}) holds {layer.params:,} of the "
+            f"model's {total:,} parameters ({share:.1%}); factorised at rank {rank} it "
+            f"needs {k:,}*{rank} + {rank}*{units:,} = {low_rank:,} weights instead of "
+            f"{k * units:,}, and as many MACs per row. {accuracy}"
+        ),
+        confidence="medium",
+        severity="note",
+        params_saved=k * units - low_rank,
+        macs_delta=detail.low_rank_macs + Poly.of(-1) * detail.dense_macs,
+        detail=detail,
+    )
 
 
 DOMINANT_DENSE: Final = add_rule(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from analyzer.core.results import Shape
 from analyzer.rules.base import RuleContext
 from analyzer.view.model import NodeView
 
@@ -150,11 +151,9 @@ def _conv_ancestor(value: str, ctx: RuleContext) -> str | None:
         if node.op_type in SPATIAL_OPS:
             spatial = True
             continue
-        label = f"{node.domain + '::' if node.domain else ''}{node.op_type} {node.name!r}"
-        if node.op_type not in PASS_THROUGH:
-            return f"traced back to {label}: a sequence or features, not a spatial map"
-        if node.op_type == "Gather" and ctx.consts.is_const(node.input(0)):
-            return f"traced back to the embedding lookup {label}: tokens, not pixels"
+        why = _not_passed_through(node, ctx)
+        if why is not None:
+            return why
         for source in node.inputs:
             if source and source not in seen and not ctx.consts.is_const(source):
                 seen.add(source)
@@ -162,6 +161,16 @@ def _conv_ancestor(value: str, ctx: RuleContext) -> str | None:
     if stack:
         return "no spatial producer within the search bound"
     return None if spatial else "no conv, pooling or image input upstream"
+
+
+def _not_passed_through(node: NodeView, ctx: RuleContext) -> str | None:
+    """Why a feature map does not pass through `node` unchanged in kind, or None when it does."""
+    label = f"{node.domain + '::' if node.domain else ''}{node.op_type} {node.name!r}"
+    if node.op_type not in PASS_THROUGH:
+        return f"traced back to {label}: a sequence or features, not a spatial map"
+    if node.op_type == "Gather" and ctx.consts.is_const(node.input(0)):
+        return f"traced back to the embedding lookup {label}: tokens, not pixels"
+    return None
 
 
 def _image_input(name: str, ctx: RuleContext) -> bool:
@@ -238,15 +247,7 @@ def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Sou
     for _ in range(MAX_STEPS):
         shape = ctx.view.shape(value)
         if flattened and shape is not None and len(shape) >= 3:
-            known = all(isinstance(d, int) for d in shape[1:])
-            total = 1
-            for d in shape[1:]:
-                total *= d if isinstance(d, int) else 0
-            if not known:
-                return f"spatial dims of {value!r} are unknown"
-            if total != k:
-                return f"in_features {k} != {total} elements of {value!r}"
-            return _source(value, ctx)
+            return _flattened_from(value, shape, k, ctx)
         index = ctx.view.producer.get(value)
         if index is None:
             return "reached a graph input of rank <= 2"
@@ -262,6 +263,19 @@ def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Sou
         else:
             return f"input comes from {producer.op_type} {producer.name!r}"
     return "walk too long"
+
+
+def _flattened_from(value: str, shape: Shape, k: int, ctx: RuleContext) -> Source | str:
+    """The source when `value` (rank >= 3, flattened on the way to the dense) has k elements."""
+    known = all(isinstance(d, int) for d in shape[1:])
+    total = 1
+    for d in shape[1:]:
+        total *= d if isinstance(d, int) else 0
+    if not known:
+        return f"spatial dims of {value!r} are unknown"
+    if total != k:
+        return f"in_features {k} != {total} elements of {value!r}"
+    return _source(value, ctx)
 
 
 __all__ = [

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, LayerTally, Payload, Side, payload
+from analyzer.core.results import Finding, LayerTally, Payload, Side, WeightRef, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.dense import dense_shape
+from analyzer.view.model import NodeView
 
 CODE: Final = "ONX103"
 MIN_VOCAB: Final = 1000
@@ -145,38 +146,52 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if any(weight.tensor == table for table, _ in candidates):
             ctx.debug.append(f"{CODE} {node.name}: not flagged: tied to {weight.tensor!r}")
             continue
-        table, gather = sorted(candidates)[0]
-        transposed = tuple(weight.shape) == (dim, vocab) and dim != vocab
-        copy, head_bytes = head_copy(ctx, table, weight.tensor)
-        detail = UntiedHead(
-            embedding_node=gather,
-            table=table,
-            head_weight=weight.tensor,
-            vocab=vocab,
-            dim=dim,
-            head_shape=tuple(weight.shape),
-            head_bias=sum(w.elements for w in layer.weights if w.role == "bias"),
-            stored_transposed=transposed,
-            head_copy=copy,
-            head_bytes=head_bytes,
-        )
-        stored = (
-            f"stores its own [{dim}, {vocab}] weight {weight.tensor!r} (the shape of the table "
-            "transposed)"
-            if transposed
-            else f"stores its own weight {weight.tensor!r}"
-        )
-        yield Finding(
-            code=CODE,
-            rule=UNTIED_HEAD.name,
-            node=node.name,
-            op_type=node.op_type,
-            message=_message(node.name, detail, stored),
-            confidence="medium" if copy is None else "high",
-            params_saved=vocab * dim,
-            macs_delta=Poly(),
-            detail=detail,
-        )
+        yield _finding(ctx, node, layer, weight, sorted(candidates)[0], dim=dim, vocab=vocab)
+
+
+def _finding(
+    ctx: RuleContext,
+    node: NodeView,
+    layer: LayerTally,
+    weight: WeightRef,
+    embedding: tuple[str, str],
+    *,
+    dim: int,
+    vocab: int,
+) -> Finding:
+    """The finding for the output layer `node`, untied from the (table, Gather) `embedding`."""
+    table, gather = embedding
+    transposed = tuple(weight.shape) == (dim, vocab) and dim != vocab
+    copy, head_bytes = head_copy(ctx, table, weight.tensor)
+    detail = UntiedHead(
+        embedding_node=gather,
+        table=table,
+        head_weight=weight.tensor,
+        vocab=vocab,
+        dim=dim,
+        head_shape=tuple(weight.shape),
+        head_bias=sum(w.elements for w in layer.weights if w.role == "bias"),
+        stored_transposed=transposed,
+        head_copy=copy,
+        head_bytes=head_bytes,
+    )
+    stored = (
+        f"stores its own [{dim}, {vocab}] weight {weight.tensor!r} (the shape of the table "
+        "transposed)"
+        if transposed
+        else f"stores its own weight {weight.tensor!r}"
+    )
+    return Finding(
+        code=CODE,
+        rule=UNTIED_HEAD.name,
+        node=node.name,
+        op_type=node.op_type,
+        message=_message(node.name, detail, stored),
+        confidence="medium" if copy is None else "high",
+        params_saved=vocab * dim,
+        macs_delta=Poly(),
+        detail=detail,
+    )
 
 
 def _message(node: str, detail: UntiedHead, stored: str) -> str:

@@ -22,32 +22,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-from onnx import ModelProto, TensorProto, helper
+from onnx import ModelProto
 
-from analyzer.api import analyze, prepare
+from analyzer.api import analyze
 from analyzer.core.errors import AuditError, UnsupportedError, UsageError
 from analyzer.core.protowalk import iter_tensors
 from analyzer.core.results import Finding, Report
-from analyzer.count.visitors import Context
-from analyzer.count.visitors.linear import bias_add
 from analyzer.count.weights import Constants
-from analyzer.read import loader
-from analyzer.rules import Options, RuleContext, trace
 from analyzer.rules import dense_on_spatial as onx101
-from analyzer.rules.dense import dense_shape
+from analyzer.runtime.plan import (
+    replacement_plan,
+    rule_view,
+)
 from analyzer.runtime.reading import load_model_for_reading
-from analyzer.runtime.surgery import CHANNELS_FIRST, CHANNELS_LAST, Plan, rewrite
+from analyzer.runtime.surgery import Plan, rewrite
 from analyzer.runtime.verify import verify as runtime_verify
-from analyzer.view.model import ModelView, NodeView
+from analyzer.view.model import ModelView
 
 RETRAIN_NOTE = (
     "the candidate's new conv weights are random (seeded He-normal): it is an architectural "
     "change, not an equivalent rewrite, and must be retrained before use"
 )
-REPLACEABLE = frozenset({("", "Gemm"), ("", "MatMul")})
-PURE_RESHAPES = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
-FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16})
-"""Element types the block is built in (onnxruntime's CPU provider has no double Conv)."""
 EXTERNAL_THRESHOLD = 2**31 - 64 * 2**20
 """Tensor bytes above which the candidate is saved with external data (protobuf's 2 GiB)."""
 
@@ -84,161 +79,6 @@ def _input_shapes(report: Report) -> dict[str, tuple[int, ...]]:
         if key.startswith("input_shape:"):
             fixed[key.split(":", 1)[1]] = tuple(int(d) for d in value.split(",") if d)
     return fixed
-
-
-def _view(
-    path: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
-) -> tuple[ModelView, Constants]:
-    """The same view analyze() builds: skeleton, local functions inlined, shapes inferred."""
-    _, view, _ = prepare(loader.load(path), input_shapes, sandbox)
-    return view, Constants(view)
-
-
-def _chain(view: ModelView, ctx: RuleContext, data: str, source: str) -> list[NodeView] | None:
-    """Nodes from the flattened spatial `source` down to the dense input `data` (rule's walk)."""
-    nodes: list[NodeView] = []
-    value = data
-    for _ in range(trace.MAX_STEPS):
-        if value == source:
-            return nodes
-        index = view.producer.get(value)
-        if index is None:
-            return None
-        node = view.nodes[index]
-        nodes.append(node)
-        if node.op_type in trace.RESHAPING:
-            value = node.inputs[0]
-        elif node.op_type in trace.ELEMENTWISE:
-            nxt = trace.data_input(node, ctx)
-            if nxt is None:
-                return None
-            value = nxt
-        else:
-            return None
-    return None
-
-
-def _channels_last_perm(rank: int) -> tuple[int, ...]:
-    return (0, *range(2, rank), 1)
-
-
-def _plan(
-    finding: Finding,
-    view: ModelView,
-    consts: Constants,
-    report: Report,
-    main_outputs: set[str],
-) -> Plan | str:
-    """How to replace one finding, or why it cannot be."""
-    node = {n.name: n for n in view.nodes}.get(finding.node)
-    if node is None:
-        return "node not found in the model"
-    refused = _refused(finding, node, report, main_outputs)
-    if refused is not None:
-        return refused
-    ctx = RuleContext(view, consts, {}, Options(kernel=onx101.detail(finding).kernel), [])
-    matched = _matched(finding, node, ctx)
-    if isinstance(matched, str):
-        return matched
-    data, source, dtype = matched
-    chain = _chain(view, ctx, data, source.value)
-    if chain is None:
-        return "cannot follow the flatten chain"
-    removed, output = _replaced_outputs(node, view, consts)
-    direct = all(step.op_type in PURE_RESHAPES for step in chain)
-    feed, bypass, reshape_to = _feed(
-        finding, view, source, data, direct=direct, main_outputs=main_outputs
-    )
-    if feed not in main_outputs and feed not in view.graph_inputs:
-        return f"its input {feed!r} is computed inside a model-local function"
-    return Plan(finding, removed, output, feed, reshape_to, bypass, dtype)
-
-
-def _refused(
-    finding: Finding, node: NodeView, report: Report, main_outputs: set[str]
-) -> str | None:
-    """Why this node cannot be replaced whatever its shapes, or None."""
-    if node.scope:
-        return "inside a subgraph (If/Loop/Scan body)"
-    if not node.outputs or node.outputs[0] not in main_outputs:
-        return "inside a model-local function"
-    if (node.domain, node.op_type) not in REPLACEABLE:
-        op = f"{node.domain}::{node.op_type}" if node.domain else node.op_type
-        return f"{op} is fused or quantized: emit the candidate from the float model"
-    layout = onx101.detail(finding).layout
-    if layout not in CHANNELS_FIRST | CHANNELS_LAST | {"image"}:
-        return f"layout {layout} not supported"
-    layer = next((entry for entry in report.layers if entry.name == finding.node), None)
-    if layer is not None and layer.shared:
-        return "its weights are shared with another layer"
-    return None
-
-
-def _matched(
-    finding: Finding, node: NodeView, ctx: RuleContext
-) -> tuple[str, trace.Source, int] | str:
-    """The dense input, its spatial source and its dtype, as the report describes them."""
-    detail = onx101.detail(finding)
-    dense = dense_shape(node, ctx)
-    if dense is None:
-        return "not a dense layer with a constant 2-D weight"
-    data, k, units = dense
-    source = trace.flattened_source(node, data, k, ctx)
-    if isinstance(source, str):
-        return source
-    if (source.channels, source.spatial, source.layout) != (
-        detail.channels,
-        detail.spatial,
-        detail.layout,
-    ) or (k, units) != (detail.in_features, detail.units):
-        return "the model no longer matches the report (re-run the analysis)"
-    if detail.conv_weights != units * source.channels * detail.kernel ** len(source.spatial):
-        return "conv weights in the report do not match a k x k conv"
-    dtype = ctx.view.elem_types.get(data, 0)
-    if dtype not in FLOAT_TYPES:
-        name = helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
-        return f"input type {name} is not float or float16 (onnxruntime runs no other Conv)"
-    return data, source, dtype
-
-
-def _replaced_outputs(
-    node: NodeView, view: ModelView, consts: Constants
-) -> tuple[tuple[str, ...], str]:
-    """First outputs of the nodes to delete (the dense node, a MatMul's bias Add), and the
-    value the block must produce in their place."""
-    removed = [node.outputs[0]]
-    output = node.outputs[0]
-    if node.op_type == "MatMul":
-        add = bias_add(node, Context(view, consts))
-        if add is not None:
-            removed.append(add.outputs[0])
-            output = add.outputs[0]
-    return tuple(removed), output
-
-
-def _feed(
-    finding: Finding,
-    view: ModelView,
-    source: trace.Source,
-    data: str,
-    *,
-    direct: bool,
-    main_outputs: set[str],
-) -> tuple[str, bool, tuple[int, ...]]:
-    """What the block reads: (value, whether it bypasses a channels-last Transpose, the shape
-    to reshape a flattened input back to)."""
-    if not direct:
-        source_shape = view.shape(source.value) or ()
-        return data, False, tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
-    if onx101.detail(finding).layout in CHANNELS_LAST:
-        index = view.producer.get(source.value)
-        producer = view.nodes[index] if index is not None else None
-        perm = _channels_last_perm(len(source.spatial) + 2)
-        if producer is not None and producer.op_type == "Transpose":
-            got = tuple(int(p) for p in producer.attr("perm", ()) or ())
-            if got == perm and producer.inputs[0] in main_outputs | set(view.graph_inputs):
-                return producer.inputs[0], True, ()
-    return source.value, False, ()
 
 
 def _tensor_bytes(model: ModelProto) -> int:
@@ -304,6 +144,69 @@ def _verify_shapes(
     return f"runs in {new.runtime} with the original's output shapes"
 
 
+def _load(
+    source: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
+) -> tuple[ModelView, Constants, ModelProto]:
+    """The source's view and constants (for planning) and its model (to rewrite)."""
+    try:
+        view, consts = rule_view(source, input_shapes, sandbox)
+        model = load_model_for_reading(source)
+    except AuditError as exc:
+        exc.path = exc.path or str(source)
+        raise
+    return view, consts, model
+
+
+def _plans(
+    source: Path,
+    findings: list[Finding],
+    view: ModelView,
+    consts: Constants,
+    report: Report,
+    *,
+    model: ModelProto,
+) -> tuple[list[Plan], list[tuple[str, str]]]:
+    """A plan for each replaceable finding, (node, why) for each other; raises if none is."""
+    main_outputs = {out_name for node in model.graph.node for out_name in node.output}
+    plans: list[Plan] = []
+    skipped: list[tuple[str, str]] = []
+    for finding in findings:
+        plan = replacement_plan(finding, view, consts, report, main_outputs)
+        if isinstance(plan, str):
+            skipped.append((finding.node, plan))
+        else:
+            plans.append(plan)
+    if not plans:
+        node, why = skipped[0]
+        raise UnsupportedError(str(source), f"cannot replace {node!r}: {why}")
+    return plans, skipped
+
+
+def _check_candidate(
+    source: Path,
+    temp: Path,
+    predicted: int,
+    kernel: int,
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    sandbox: bool | None,
+) -> Report:
+    """The written candidate's report, after onnx.checker and the predicted params agree."""
+    try:
+        onnx.checker.check_model(str(temp), full_check=True)
+    except Exception as exc:  # onnx raises ValidationError and others
+        raise UnsupportedError(
+            str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
+        ) from None
+    actual = analyze(temp, input_shapes=input_shapes, kernel=kernel, sandbox=sandbox)
+    if actual.totals.params != predicted:
+        raise UnsupportedError(
+            str(source),
+            f"the candidate has {actual.totals.params:,} params, predicted {predicted:,}",
+        )
+    return actual
+
+
 def emit_candidate(
     path: str | os.PathLike[str],
     report: Report,
@@ -330,24 +233,8 @@ def emit_candidate(
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
     if input_shapes is None:
         input_shapes = _input_shapes(report)
-    try:
-        view, consts = _view(source, input_shapes, sandbox)
-        model = load_model_for_reading(source)
-    except AuditError as exc:
-        exc.path = exc.path or str(source)
-        raise
-    main_outputs = {out_name for node in model.graph.node for out_name in node.output}
-    plans: list[Plan] = []
-    skipped: list[tuple[str, str]] = []
-    for finding in findings:
-        plan = _plan(finding, view, consts, report, main_outputs)
-        if isinstance(plan, str):
-            skipped.append((finding.node, plan))
-        else:
-            plans.append(plan)
-    if not plans:
-        node, why = skipped[0]
-        raise UnsupportedError(str(source), f"cannot replace {node!r}: {why}")
+    view, consts, model = _load(source, input_shapes, sandbox)
+    plans, skipped = _plans(source, findings, view, consts, report, model=model)
     rewrite(model, plans, seed)
     replaced = [plan.finding for plan in plans]
     trades = [onx101.detail(f) for f in replaced]
@@ -364,18 +251,9 @@ def emit_candidate(
         del model
         if data and (out.parent / data).exists() and not force:
             raise UsageError(str(out.parent / data), "already exists", "pass --force")
-        try:
-            onnx.checker.check_model(str(temp), full_check=True)
-        except Exception as exc:  # onnx raises ValidationError and others
-            raise UnsupportedError(
-                str(source), f"the candidate fails onnx.checker: {' '.join(str(exc).split())}"
-            ) from None
-        actual = analyze(temp, input_shapes=input_shapes, kernel=trades[0].kernel, sandbox=sandbox)
-        if actual.totals.params != predicted:
-            raise UnsupportedError(
-                str(source),
-                f"the candidate has {actual.totals.params:,} params, predicted {predicted:,}",
-            )
+        actual = _check_candidate(
+            source, temp, predicted, trades[0].kernel, input_shapes=input_shapes, sandbox=sandbox
+        )
         if run_check:
             notes.append(_verify_shapes(source, temp, input_shapes))
         if data:

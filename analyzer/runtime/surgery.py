@@ -143,22 +143,19 @@ def _used_names(graph: GraphProto) -> set[str]:
     return used
 
 
-def _remove_dead(graph: GraphProto, seeds: Iterable[str]) -> None:
-    """Delete nodes and initializers that only fed the removed layers (never anything else)."""
-    cone = set(seeds)
-    while True:
-        used = _used_names(graph)
-        dead = [
-            index
-            for index, node in enumerate(graph.node)
-            if any(out in cone for out in node.output)
-            and not any(out in used for out in node.output if out)
-        ]
-        if not dead:
-            break
-        for index in reversed(dead):
-            cone.update(name for name in graph.node[index].input if name)
-            del graph.node[index]
+def _dead_nodes(graph: GraphProto, cone: set[str]) -> list[int]:
+    """Indices of nodes that output into the cone and whose outputs nothing reads."""
+    used = _used_names(graph)
+    return [
+        index
+        for index, node in enumerate(graph.node)
+        if any(out in cone for out in node.output)
+        and not any(out in used for out in node.output if out)
+    ]
+
+
+def _drop_initializers(graph: GraphProto, cone: set[str]) -> None:
+    """Delete the cone's initializers (and their graph inputs) that nothing reads any more."""
     used = _used_names(graph)
     drop = {t.name for t in graph.initializer if t.name in cone and t.name not in used}
     kept = [t for t in graph.initializer if t.name not in drop]
@@ -167,12 +164,27 @@ def _remove_dead(graph: GraphProto, seeds: Iterable[str]) -> None:
     inputs = [v for v in graph.input if v.name not in drop]
     del graph.input[:]
     graph.input.extend(inputs)
+
+
+def _drop_stale_value_info(graph: GraphProto) -> None:
+    """Delete value_info entries for values nothing defines any more."""
     defined = {t.name for t in graph.initializer} | {v.name for v in graph.input}
     for node in graph.node:
         defined.update(node.output)
     infos = [v for v in graph.value_info if v.name in defined]
     del graph.value_info[:]
     graph.value_info.extend(infos)
+
+
+def _remove_dead(graph: GraphProto, seeds: Iterable[str]) -> None:
+    """Delete nodes and initializers that only fed the removed layers (never anything else)."""
+    cone = set(seeds)
+    while dead := _dead_nodes(graph, cone):
+        for index in reversed(dead):
+            cone.update(name for name in graph.node[index].input if name)
+            del graph.node[index]
+    _drop_initializers(graph, cone)
+    _drop_stale_value_info(graph)
 
 
 def rewrite(model: ModelProto, plans: list[Plan], seed: int) -> None:

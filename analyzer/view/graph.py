@@ -299,33 +299,10 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
     """
     builder = _Builder(model)
     root = _Scope("", {}, None)
-    stack: list[Iterator[tuple[GraphProto, _Scope, str]]] = [builder.graph(model.graph, root, "")]
-    while stack:
-        try:
-            sub, scope, where = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        stack.append(builder.graph(sub, scope, where))
+    _visit_graphs(builder, model.graph, root)
     builder.value_shapes(inferred())
-    for fn in model.functions:
-        for index, node in enumerate(fn.node):
-            if node.op_type == "Constant" and normalize_domain(node.domain) == "":
-                key = function_key(fn, index)
-                if key not in builder.all_stored:
-                    label = f"{fn.name}/{node.output[0] if node.output else index}"
-                    stored = constant_tensor(node, label, key)
-                    if stored is not None:
-                        builder.all_stored[key] = stored
-    producer: dict[str, int] = {}
-    consumers: dict[str, list[int]] = {}
-    for node in builder.nodes:
-        for out in node.outputs:
-            if out:
-                producer[out] = node.index
-        for name in node.inputs:
-            if name:
-                consumers.setdefault(name, []).append(node.index)
+    _function_constants(builder, model)
+    producer, consumers = _links(builder.nodes)
     graph_inputs = tuple(
         root.names[i.name]
         for i in model.graph.input
@@ -346,3 +323,42 @@ def build(model: ModelProto, inferred: Callable[[], ShapeTable | None] = lambda:
         warnings=tuple(builder.warnings),
         small=builder.small,
     )
+
+
+def _visit_graphs(builder: _Builder, graph: GraphProto, root: _Scope) -> None:
+    """Add the main graph and, depth first in node order, every subgraph."""
+    stack: list[Iterator[tuple[GraphProto, _Scope, str]]] = [builder.graph(graph, root, "")]
+    while stack:
+        try:
+            sub, scope, where = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        stack.append(builder.graph(sub, scope, where))
+
+
+def _function_constants(builder: _Builder, model: ModelProto) -> None:
+    """The Constant tensors of function bodies not already stored (a function never called)."""
+    for fn in model.functions:
+        for index, node in enumerate(fn.node):
+            if node.op_type == "Constant" and normalize_domain(node.domain) == "":
+                key = function_key(fn, index)
+                if key not in builder.all_stored:
+                    label = f"{fn.name}/{node.output[0] if node.output else index}"
+                    stored = constant_tensor(node, label, key)
+                    if stored is not None:
+                        builder.all_stored[key] = stored
+
+
+def _links(nodes: list[NodeView]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Each value's producing node, and the nodes consuming it."""
+    producer: dict[str, int] = {}
+    consumers: dict[str, list[int]] = {}
+    for node in nodes:
+        for out in node.outputs:
+            if out:
+                producer[out] = node.index
+        for name in node.inputs:
+            if name:
+                consumers.setdefault(name, []).append(node.index)
+    return producer, consumers

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from analyzer.core import dtypes
-from analyzer.core.results import LayerTally, WeightRef
+from analyzer.core.results import LayerTally, Shape, WeightRef
 from analyzer.core.symbolic import Dim, Poly
 from analyzer.count.ops import CATALOGUE, MS
 from analyzer.count.visitors.base import Context, dims, product, register
@@ -105,15 +105,22 @@ def multi_head_attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     refs += ctx.side_refs(node, other, "other")
     query = ctx.shape(node.input(0))
     key = ctx.shape(node.input(1)) if node.input(1) else None
+    width = _query_width(node, query)
+    kv_length: Dim = key[1] if key and len(key) >= 3 else "?"
+    if node.input(6 if node.op_type == "MultiHeadAttention" else 3):
+        kv_length = "?"  # past keys: the total length is set at run time
+    yield ctx.layer(node, refs, _attention_products(ctx, node, width, kv_length))
+
+
+def _query_width(node: NodeView, query: Shape | None) -> Dim:
+    """The query's hidden width: of a packed QKV input (GroupQueryAttention without a key),
+    the query heads' share of it."""
     width: Dim = query[-1] if query and len(query) == 3 else "?"
     if node.op_type == "GroupQueryAttention" and query and len(query) == 3 and not node.input(1):
         heads, kv_heads = int(node.attr("num_heads", 0)), int(node.attr("kv_num_heads", 0))
         if isinstance(width, int) and heads and kv_heads:  # packed QKV: q is heads of 2+h/kv
             width = width * heads // (heads + 2 * kv_heads)
-    kv_length: Dim = key[1] if key and len(key) >= 3 else "?"
-    if node.input(6 if node.op_type == "MultiHeadAttention" else 3):
-        kv_length = "?"  # past keys: the total length is set at run time
-    yield ctx.layer(node, refs, _attention_products(ctx, node, width, kv_length))
+    return width
 
 
 @register("GemmFastGelu", domain=MS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from analyzer.core.results import LayerTally, WeightRef
+from analyzer.core.results import LayerNote, LayerTally, NoteKind, WeightRef
 from analyzer.core.symbolic import Poly
 from analyzer.count.visitors.base import Context, dims, product, register
 from analyzer.count.visitors.linear import bias_add
@@ -29,7 +29,7 @@ def folding_notes(refs: list[WeightRef], node: NodeView | None = None) -> list[s
         names = [r.tensor for r in refs if r.kind == "trainable"]
     if not names:
         return []
-    return [f"{FOLDED_NOTE} ({', '.join(names)})"]
+    return [LayerNote(f"{FOLDED_NOTE} ({', '.join(names)})", NoteKind.FOLDED)]
 
 
 def _separate_bias(node: NodeView, ctx: Context) -> list[WeightRef]:

@@ -33,22 +33,35 @@ def bias_add(node: NodeView, ctx: Context) -> NodeView | None:
     paddle2onnx writes every conv bias this way; torch writes MatMul + Add for 3-D inputs.
     """
     key = (node.domain, node.op_type)
-    if not node.outputs or key not in MATMUL_LIKE | CONV_LIKE:
+    if not _may_take_bias(node, ctx, key):
         return None
-    if key in CONV_LIKE and (node.input(2) or not ctx.is_const(node.input(1))):
-        return None
-    if not (ctx.is_const(node.input(1)) or ctx.is_const(node.input(0))):
-        return None
-    users = ctx.view.consumers.get(node.outputs[0], ())
-    if len(users) != 1 or node.outputs[0] in ctx.view.graph_outputs:
-        return None
-    add = ctx.view.nodes[users[0]]
-    if add.op_type != "Add" or add.domain != "" or len(add.inputs) != 2:
+    add = _sole_add_user(node, ctx)
+    if add is None:
         return None
     other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
     if other == node.outputs[0] or not ctx.is_const(other):
         return None
     if key in CONV_LIKE and not _per_channel(ctx, node, other):
+        return None
+    return add
+
+
+def _may_take_bias(node: NodeView, ctx: Context, key: tuple[str, str]) -> bool:
+    """A MatMul with a constant operand, or a bias-less conv with a constant weight."""
+    if not node.outputs or key not in MATMUL_LIKE | CONV_LIKE:
+        return False
+    if key in CONV_LIKE and (node.input(2) or not ctx.is_const(node.input(1))):
+        return False
+    return ctx.is_const(node.input(1)) or ctx.is_const(node.input(0))
+
+
+def _sole_add_user(node: NodeView, ctx: Context) -> NodeView | None:
+    """The plain two-input Add that is the only reader of the node's (non-output) output."""
+    users = ctx.view.consumers.get(node.outputs[0], ())
+    if len(users) != 1 or node.outputs[0] in ctx.view.graph_outputs:
+        return None
+    add = ctx.view.nodes[users[0]]
+    if add.op_type != "Add" or add.domain != "" or len(add.inputs) != 2:
         return None
     return add
 

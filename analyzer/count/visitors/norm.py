@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from analyzer.core.results import LayerTally, WeightRef
+from analyzer.core.results import LayerNote, LayerTally, NoteKind, WeightRef
 from analyzer.count.visitors.base import Context, register
 from analyzer.view.model import NodeView
 
@@ -54,7 +54,7 @@ def instance_norm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
         yield from _norm(node, ctx, {1: "scale", 2: "bias"})
         return
     refs = [*ctx.refs(node, 1, "scale", "other"), *ctx.refs(node, 2, "bias", "other")]
-    yield ctx.layer(node, refs, notes=(IDENTITY_NOTE,))
+    yield ctx.layer(node, refs, notes=(LayerNote(IDENTITY_NOTE, NoteKind.IDENTITY),))
 
 
 @register("RMSNormalization")

@@ -107,6 +107,15 @@ def _comparable(stats: TensorStats, tensor: Located) -> bool:
 def relate(pairs: Sequence[tuple[Located, TensorStats]], reader: Reader) -> list[TensorStats]:
     """The stats with `duplicate_of` and `transpose_of` filled in, in the same order."""
     out = [stats for _, stats in pairs]
+    _mark_duplicates(pairs, reader, out)
+    _mark_transposes(pairs, reader, out)
+    return out
+
+
+def _mark_duplicates(
+    pairs: Sequence[tuple[Located, TensorStats]], reader: Reader, out: list[TensorStats]
+) -> None:
+    """Fill in `duplicate_of` in `out`: the first of each group of byte-equal tensors."""
     groups: dict[tuple[str, tuple[int, ...], str], list[int]] = {}
     for index, (tensor, stats) in enumerate(pairs):
         if _comparable(stats, tensor):
@@ -119,6 +128,13 @@ def relate(pairs: Sequence[tuple[Located, TensorStats]], reader: Reader) -> list
         for index, same in zip(members[1:], equal, strict=True):
             if same:
                 out[index] = replace(out[index], duplicate_of=first[1].name)
+
+
+def _mark_transposes(
+    pairs: Sequence[tuple[Located, TensorStats]], reader: Reader, out: list[TensorStats]
+) -> None:
+    """Fill in `transpose_of` in `out` for a 2-D tensor (not a duplicate) that is an earlier
+    one transposed."""
     shapes: dict[tuple[object, ...], int] = {}
     for index, (tensor, stats) in enumerate(pairs):
         if len(stats.dims) != 2 or min(stats.dims) < 2 or out[index].duplicate_of:
@@ -133,7 +149,6 @@ def relate(pairs: Sequence[tuple[Located, TensorStats]], reader: Reader) -> list
                 out[index] = replace(out[index], transpose_of=pairs[other][1].name)
                 continue
         shapes.setdefault((*sign, stats.dims), index)
-    return out
 
 
 __all__ = ["Reader", "is_transpose", "relate", "same_as_first", "same_bytes"]

@@ -13,7 +13,7 @@ from analyzer.report.reporters import add_reporter
 from analyzer.report.reporters.aliases import poly_text
 from analyzer.report.reporters.expressions import TIMES
 from analyzer.report.reporters.layout import current, paint_part, wrap_lines
-from analyzer.report.reporters.tableview import layer_block
+from analyzer.report.reporters.tableview import LayerBlock, layer_block
 from analyzer.report.reporters.weightview import weight_lines
 
 
@@ -168,19 +168,20 @@ def simple_table(rows: list[list[str]], headers: list[str], align: tuple[str, ..
     return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
 
 
-@add_reporter(
-    "table", "terminal summary, like Keras' model.summary() (default)", shows_violations=True
-)
-def render_table(report: Report) -> str:
+def _head(report: Report, block: LayerBlock) -> list[str]:
+    """The model's name, versions and size, and the layer table's depth note."""
     info = report.model
     opsets = ", ".join(f"{d} {v}" for d, v in info.opsets)
     head = [f"Model: {report.path}"]
     head.append(f"  ir {info.ir_version}, opsets: {opsets}, producer: {info.producer or '?'}")
     head.append(f"  {info.nodes:,} nodes, {len(report.layers):,} layers with weights or MACs")
-    view = current()
-    block = layer_block(report, view)
     if block.depth_note:
         head.append(block.depth_note)
+    return head
+
+
+def _totals(report: Report, block: LayerBlock) -> list[str]:
+    """The totals under the layer table: params, constants, stored tensors, MACs."""
     t = report.totals
     totals = [
         f"Total params: {t.params:,} ({human_bytes(t.param_bytes)})",
@@ -200,14 +201,12 @@ def render_table(report: Report) -> str:
     totals.extend(block.macs)
     if any(layer.shared for layer in report.layers):
         totals.append("Shared tensors are counted once in the totals, on every row that uses them.")
-    parts = [_block(head), "\n".join(block.table)]
-    if block.legend:
-        parts.append(_block(block.legend))
-    parts.append(_block(totals))
-    if report.verification is not None:
-        parts.append(_block(verification_lines(report)))
-    if report.weights is not None:
-        parts.append(_block(weight_lines(report)))
+    return totals
+
+
+def _closing_parts(report: Report) -> list[str]:
+    """The findings, notes, warnings and policy violations, one part each when present."""
+    parts = []
     if report.findings:
         lines = [f"Findings ({len(report.findings)}):", *findings_lines(report.findings)]
         parts.append(_block(lines))
@@ -221,6 +220,24 @@ def render_table(report: Report) -> str:
         lines = [f"Policy violations ({len(report.violations)}):"]
         lines += [f"  - {v.policy}: {v.message}" for v in report.violations]
         parts.append(_block(lines))
+    return parts
+
+
+@add_reporter(
+    "table", "terminal summary, like Keras' model.summary() (default)", shows_violations=True
+)
+def render_table(report: Report) -> str:
+    view = current()
+    block = layer_block(report, view)
+    parts = [_block(_head(report, block)), "\n".join(block.table)]
+    if block.legend:
+        parts.append(_block(block.legend))
+    parts.append(_block(_totals(report, block)))
+    if report.verification is not None:
+        parts.append(_block(verification_lines(report)))
+    if report.weights is not None:
+        parts.append(_block(weight_lines(report)))
+    parts.extend(_closing_parts(report))
     if view.color:
         parts = [paint_part(part) for part in parts]
     return "\n\n".join(parts) + "\n"

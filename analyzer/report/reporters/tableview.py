@@ -47,69 +47,90 @@ def _output(layer: LayerTally) -> Shape | None:
     return layer.output_shapes[0] if layer.output_shapes else None
 
 
-def layer_block(report: Report, view: View) -> LayerBlock:
-    aliases = Aliases(_reserved(report))
-    macs_text: dict[Poly, str] = {}
+class _Cells:
+    """A row's cells, with dims by alias; MACs texts are cached per polynomial."""
 
-    def macs(poly: Poly) -> str:
-        text = macs_text.get(poly)
+    def __init__(self, aliases: Aliases) -> None:
+        self.aliases = aliases
+        self._macs: dict[Poly, str] = {}
+
+    def macs(self, poly: Poly) -> str:
+        text = self._macs.get(poly)
         if text is None:
-            text = macs_text[poly] = poly_text(aliases.poly(poly), order=aliases.order)
+            aliases = self.aliases
+            text = self._macs[poly] = poly_text(aliases.poly(poly), order=aliases.order)
         return text
 
+    def row(self, label: str, output: Shape | None, params: int, macs: Poly) -> list[str]:
+        return [
+            escape_controls(label),
+            escape_controls(self.aliases.shape(output)),
+            f"{params:,}",
+            escape_controls(self.macs(macs)),
+        ]
+
+
+def _flat_rows(layers: tuple[LayerTally, ...], cells: _Cells, shared: bool) -> list[list[str]]:
+    """One row per layer."""
+    rows: list[list[str]] = []
+    for layer in layers:
+        label = f"{layer.name} ({layer.qualified_op})"
+        row = cells.row(label, _output(layer), layer.params, layer.macs)
+        rows.append([*row, "shared" if layer.shared else ""] if shared else row)
+    return rows
+
+
+def _grouped_row(
+    item: modtree.Row, layers: tuple[LayerTally, ...], cells: _Cells
+) -> tuple[list[str], bool]:
+    """A module-tree row's cells, and whether it uses a shared tensor."""
+    indent = "  " * item.depth
+    if item.layer is not None:
+        layer = layers[item.layer]
+        leaf = modtree.split_name(layer.name)[-1]
+        label = f"{indent}{leaf} ({layer.qualified_op})"
+        return cells.row(label, _output(layer), layer.params, layer.macs), layer.shared
+    module = item.module
+    assert module is not None
+    if item.expanded:
+        return [escape_controls(f"{indent}{item.label}"), "", "--", "--"], False
+    mix = modtree.op_mix(module.ops)
+    last = layers[module.last]
+    label = f"{indent}{item.label} ({mix})"
+    row = cells.row(label, _output(last), module.params, module.macs)
+    return row, any(layers[i].shared for i in _below(module))
+
+
+def _grouped_rows(
+    shown: list[modtree.Row], layers: tuple[LayerTally, ...], cells: _Cells, shared: bool
+) -> list[list[str]]:
+    """One row per shown module-tree row."""
+    rows: list[list[str]] = []
+    for item in shown:
+        row, is_shared = _grouped_row(item, layers, cells)
+        rows.append([*row, "shared" if is_shared else ""] if shared else row)
+    return rows
+
+
+def layer_block(report: Report, view: View) -> LayerBlock:
+    aliases = Aliases(_reserved(report))
+    cells = _Cells(aliases)
     layers = report.layers
     shared = any(layer.shared for layer in layers)
     depth = view.depth
     root = modtree.build(layers) if depth != 0 else None
     if root is not None and depth is None:
         depth = modtree.auto_depth(root, len(layers))
-    rows: list[list[str]] = []
     note = ""
     if root is None or not depth:
-        for layer in layers:
-            row = [
-                escape_controls(f"{layer.name} ({layer.qualified_op})"),
-                escape_controls(aliases.shape(_output(layer))),
-                f"{layer.params:,}",
-                escape_controls(macs(layer.macs)),
-            ]
-            rows.append([*row, "shared" if layer.shared else ""] if shared else row)
+        rows = _flat_rows(layers, cells, shared)
     else:
         shown = modtree.rows(root, depth)
         note = (
             f"  layers grouped by module at --depth {depth} ({len(shown):,} rows; "
             "--depth 0 lists every node)"
         )
-        for item in shown:
-            indent = "  " * item.depth
-            if item.layer is not None:
-                layer = layers[item.layer]
-                leaf = modtree.split_name(layer.name)[-1]
-                label = f"{indent}{leaf} ({layer.qualified_op})"
-                row = [
-                    escape_controls(label),
-                    escape_controls(aliases.shape(_output(layer))),
-                    f"{layer.params:,}",
-                    escape_controls(macs(layer.macs)),
-                ]
-                is_shared = layer.shared
-            else:
-                module = item.module
-                assert module is not None
-                if item.expanded:
-                    row = [escape_controls(f"{indent}{item.label}"), "", "--", "--"]
-                    is_shared = False
-                else:
-                    mix = modtree.op_mix(module.ops)
-                    last = layers[module.last]
-                    row = [
-                        escape_controls(f"{indent}{item.label} ({mix})"),
-                        escape_controls(aliases.shape(_output(last))),
-                        f"{module.params:,}",
-                        escape_controls(macs(module.macs)),
-                    ]
-                    is_shared = any(layers[i].shared for i in _below(module))
-            rows.append([*row, "shared" if is_shared else ""] if shared else row)
+        rows = _grouped_rows(shown, layers, cells, shared)
     headers = ["Layer (op)", "Output shape", "Param #", "MACs"]
     align = ["left", "left", "right", "right"]
     if shared:
