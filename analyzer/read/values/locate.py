@@ -51,57 +51,97 @@ def _text(src: Source, pos: int, limit: int) -> tuple[str, int]:
     return src.read(body, end - body).decode("utf-8", "replace"), end
 
 
+def _signed(value: int) -> int:
+    """A dim as protobuf reads an int64 varint."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _packed_dims(src: Source, pos: int, end: int, dims: list[int]) -> int:
+    stop, body = src.length(pos, end)
+    while body < stop:
+        value, body = src.varint(body, stop)
+        dims.append(_signed(value))
+    return stop
+
+
+def _external_entry(src: Source, pos: int, end: int, external: dict[str, str]) -> int:
+    """One StringStringEntryProto (key 1, value 2); the last of a key wins."""
+    stop, body = src.length(pos, end)
+    key = value_text = ""
+    while body < stop:
+        inner, inner_wire, body = src.tag(body, stop)
+        if inner in (1, 2) and inner_wire == 2:
+            text, body = _text(src, body, stop)
+            key, value_text = (text, value_text) if inner == 1 else (key, text)
+        else:
+            body = skip(src, body, stop, inner, inner_wire)
+    external[key] = value_text
+    return stop
+
+
+@dataclass(slots=True)
+class _Fields:
+    """What one TensorProto's fields said so far."""
+
+    name: str = ""
+    data_type: int = 0
+    dims: list[int] = field(default_factory=list)
+    raw: tuple[int, int] | None = None
+    typed: bool = False
+    external_location: bool = False
+    external: dict[str, str] = field(default_factory=dict)
+
+
+def _varint_field(src: Source, num: int, pos: int, end: int, out: _Fields) -> int:
+    value, pos = src.varint(pos, end)
+    if num == 1:
+        out.dims.append(_signed(value))
+    elif num == 2:
+        out.data_type = value
+    elif num == 14:
+        out.external_location = value == 1
+    else:
+        out.typed = out.typed or num in _TYPED
+    return pos
+
+
+def _delimited_field(src: Source, num: int, pos: int, end: int, out: _Fields) -> int:
+    if num == 1:
+        return _packed_dims(src, pos, end, out.dims)
+    if num == 8:
+        out.name, pos = _text(src, pos, end)
+        return pos
+    if num == 13:
+        return _external_entry(src, pos, end, out.external)
+    stop, body = src.length(pos, end)
+    if num == 9:
+        out.raw = (body, stop - body)
+    out.typed = out.typed or num in _TYPED
+    return stop
+
+
 def _tensor(src: Source, start: int, end: int, fallback: str) -> Located:
     """Fields of one TensorProto in [start, end); the last raw_data and external entries win."""
-    name, data_type, dims = "", 0, []
-    raw: tuple[int, int] | None = None
-    typed, external_location = False, False
-    external: dict[str, str] = {}
+    out = _Fields()
     pos = start
     while pos < end:
         num, wire, pos = src.tag(pos, end)
-        if num == 1 and wire == 0:
-            value, pos = src.varint(pos, end)
-            dims.append(value - (1 << 64) if value >= 1 << 63 else value)
-        elif num == 1 and wire == 2:
-            stop, body = src.length(pos, end)
-            while body < stop:
-                value, body = src.varint(body, stop)
-                dims.append(value - (1 << 64) if value >= 1 << 63 else value)
-            pos = stop
-        elif num == 2 and wire == 0:
-            data_type, pos = src.varint(pos, end)
-        elif num == 8 and wire == 2:
-            name, pos = _text(src, pos, end)
-        elif num == 9 and wire == 2:
-            stop, body = src.length(pos, end)
-            raw, pos = (body, stop - body), stop
-        elif num == 13 and wire == 2:
-            stop, body = src.length(pos, end)
-            key = value_text = ""
-            while body < stop:
-                inner, inner_wire, body = src.tag(body, stop)
-                if inner in (1, 2) and inner_wire == 2:
-                    text, body = _text(src, body, stop)
-                    key, value_text = (text, value_text) if inner == 1 else (key, text)
-                else:
-                    body = skip(src, body, stop, inner, inner_wire)
-            external[key] = value_text
-            pos = stop
-        elif num == 14 and wire == 0:
-            location, pos = src.varint(pos, end)
-            external_location = location == 1
+        if wire == 0:
+            pos = _varint_field(src, num, pos, end, out)
+        elif wire == 2:
+            pos = _delimited_field(src, num, pos, end, out)
         else:
-            typed = typed or num in _TYPED
+            out.typed = out.typed or num in _TYPED
             pos = skip(src, pos, end, num, wire)
+    external = out.external_location
     return Located(
-        name=name or fallback,
-        data_type=data_type & 0xFFFF_FFFF,
-        dims=tuple(dims),
-        raw=None if external_location else raw,
+        name=out.name or fallback,
+        data_type=out.data_type & 0xFFFF_FFFF,
+        dims=tuple(out.dims),
+        raw=None if external else out.raw,
         message=(start, end - start),
-        typed=typed and not external_location,
-        external=external if external_location else {},
+        typed=out.typed and not external,
+        external=out.external if external else {},
     )
 
 
