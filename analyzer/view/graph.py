@@ -195,11 +195,10 @@ class _Builder:
                     outputs.append(self.define(scope, out, where) if out else "")
             op_type = node.op_type
             domain = normalize_domain(node.domain)
-            if op_type == "Constant" and domain == "" and outputs and outputs[0]:
-                self.add_constant(node, node_name, outputs[0])
-            attributes = node.attribute
-            attrs = {a.name: attr_value(a) for a in attributes} if attributes else _NO_ATTRS
-            pending = self.subgraphs(node, node_name, inputs, scope) if attributes else []
+            attrs: Mapping[str, Any] = _NO_ATTRS
+            pending: list[tuple[GraphProto, _Scope, str]] = []
+            if node.attribute:  # most nodes of a long graph have none
+                attrs, pending = self.node_attributes(node, node_name, inputs, outputs, scope)
             self.nodes.append(
                 NodeView(
                     len(self.nodes),
@@ -215,6 +214,21 @@ class _Builder:
                 )
             )
             yield from pending
+
+    def node_attributes(
+        self,
+        node: NodeProto,
+        node_name: str,
+        inputs: list[str],
+        outputs: list[str],
+        scope: _Scope,
+    ) -> tuple[Mapping[str, Any], list[tuple[GraphProto, _Scope, str]]]:
+        """A node's attribute values and its subgraphs to visit; a Constant's tensor is stored."""
+        constant = node.op_type == "Constant" and normalize_domain(node.domain) == ""
+        if constant and outputs and outputs[0]:
+            self.add_constant(node, node_name, outputs[0])
+        attrs = {a.name: attr_value(a) for a in node.attribute}
+        return attrs, self.subgraphs(node, node_name, inputs, scope)
 
     def add_initializers(self, graph: GraphProto, scope: _Scope, where: str) -> None:
         for tensor in graph.initializer:
