@@ -165,24 +165,38 @@ def check_tensor(tensor: TensorProto, name: str, file_size: int | None = None) -
     room = None if file_size is None else MAX_ELEMENTS_PER_BYTE * file_size
     too_many = room is not None and elements > room
     if tensor.data_location == TensorProto.EXTERNAL:
-        info = {e.key: e.value for e in tensor.external_data}
-        if too_many and MARK_KEY in info and info.get("location") == EMBEDDED:
-            raise _too_many(name, elements, dims, file_size)
-        length, expected = _number(info.get("length")), dtypes.nbytes(dtype, elements)
-        if length is not None and expected and length != expected:
-            raise _bad_data(name, f"stores {length:,} bytes where its dims need {expected:,}")
+        _check_external(tensor, name, elements, too_many, file_size)
         return elements
     if not dtypes.bits(dtype) and dtype != TensorProto.STRING:
         if too_many:  # an element type this onnx does not know: no width, only the bound
             raise _too_many(name, elements, dims, file_size)
         return elements
+    _check_payload(tensor, name, elements, dims)
+    return elements
+
+
+def _check_external(
+    tensor: TensorProto, name: str, elements: int, too_many: bool, file_size: int | None
+) -> None:
+    """External (or stripped, `@embedded`) data: its recorded length against the dims."""
+    info = {e.key: e.value for e in tensor.external_data}
+    if too_many and MARK_KEY in info and info.get("location") == EMBEDDED:
+        raise _too_many(name, elements, list(tensor.dims), file_size)
+    length, expected = _number(info.get("length")), dtypes.nbytes(tensor.data_type, elements)
+    if length is not None and expected and length != expected:
+        raise _bad_data(name, f"stores {length:,} bytes where its dims need {expected:,}")
+
+
+def _check_payload(tensor: TensorProto, name: str, elements: int, dims: list[int]) -> None:
+    """raw_data or the typed fields hold exactly what the dims say (strings: any raw_data)."""
+    dtype = tensor.data_type
     if tensor.HasField("raw_data"):
         got, expected, unit = len(tensor.raw_data), dtypes.nbytes(dtype, elements), "bytes"
     else:
         got = sum(len(getattr(tensor, field)) for field in _TYPED_FIELDS)
         expected, unit = _typed_values(dtype, elements), "values"
     if got == expected or (dtype == TensorProto.STRING and tensor.HasField("raw_data")):
-        return elements
+        return
     held = "no data" if got == 0 else f"{got:,} {unit}"
     raise _bad_data(name, f"holds {held} where its dims {dims_text(dims)} need {expected:,}")
 
