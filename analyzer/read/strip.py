@@ -7,6 +7,9 @@ finds the singular fields of a message written in several pieces.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+
 from analyzer.read.tensors import EMBEDDED, KEEP_ELEMENTS, MARK_KEY
 from analyzer.read.wire import (
     Source,
@@ -88,6 +91,55 @@ def _is_marker_entry(src: Source, start: int, end: int) -> bool:
     return found
 
 
+@dataclass(slots=True)
+class _TensorScan:
+    """What one TensorProto's fields said so far, and the payload ranges to copy or drop."""
+
+    dims: list[int] = dataclass_field(default_factory=list)
+    name: tuple[int, int] = (0, 0)
+    forged: bool = False
+    location: int = 0
+    raw_len: int | None = None
+    payload: list[list[int]] = dataclass_field(default_factory=list)
+    pending: int = 0
+    """Start of the non-payload bytes not yet copied out."""
+
+    def field(self, src: Source, out: bytearray, start: int, seg_end: int) -> int:
+        """Read the field starting at `start`; copy what precedes a payload; its end."""
+        num, wire, pos = src.tag(start, seg_end)
+        if num == _DIMS and wire in (0, 2):
+            return _read_dims(src, pos, seg_end, wire, self.dims)
+        if num in (_NAME, _EXTERNAL_DATA) and wire == 2:
+            pos, body_start = src.length(pos, seg_end)
+            if num == _NAME:
+                self.name = (body_start, pos)
+            else:
+                self.forged = self.forged or _is_marker_entry(src, body_start, pos)
+            return pos
+        if num == _DATA_LOCATION and wire == 0:
+            value, pos = src.varint(pos, seg_end)
+            if int32(value) in (0, _EXTERNAL):
+                self.location = int32(value)
+            return pos
+        if num in _PAYLOAD and wire in _PAYLOAD[num][0]:
+            return self.payload_field(src, out, start, pos, seg_end, num, wire)
+        return skip(src, pos, seg_end, num, wire)
+
+    def payload_field(  # noqa: PLR0917  (the field's coordinates, as the caller has them)
+        self, src: Source, out: bytearray, start: int, pos: int, seg_end: int, num: int, wire: int
+    ) -> int:
+        pos, length = _payload_end(src, start, pos, seg_end, num=num, wire=wire)
+        if num == _RAW_DATA:
+            self.raw_len = length
+        copy_range(src, out, self.pending, start)
+        self.pending = pos
+        if self.payload and self.payload[-1][1] == start:  # adjacent payload fields: one range
+            self.payload[-1][1] = pos
+        else:
+            self.payload.append([start, pos])
+        return pos
+
+
 def emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[int, int]]) -> None:
     """Copy one TensorProto (possibly split over merged occurrences), stripping it if large.
 
@@ -95,51 +147,20 @@ def emit_tensor(src: Source, out: bytearray, field: int, segments: list[tuple[in
     by markers once the whole message (dims and data_location may come last) has been seen.
     """
     at, body = open_field(out, field)
-    dims: list[int] = []
-    name = (0, 0)
-    forged = False
-    location = 0
-    raw_len: int | None = None
-    payload: list[list[int]] = []
+    scan = _TensorScan()
     for seg_start, seg_end in segments:
-        pos = pending = seg_start
+        pos = scan.pending = seg_start
         while pos < seg_end:
-            start = pos
-            num, wire, pos = src.tag(pos, seg_end)
-            if num == _DIMS and wire in (0, 2):
-                pos = _read_dims(src, pos, seg_end, wire, dims)
-            elif num in (_NAME, _EXTERNAL_DATA) and wire == 2:
-                pos, body_start = src.length(pos, seg_end)
-                if num == _NAME:
-                    name = (body_start, pos)
-                else:
-                    forged = forged or _is_marker_entry(src, body_start, pos)
-            elif num == _DATA_LOCATION and wire == 0:
-                value, pos = src.varint(pos, seg_end)
-                if int32(value) in (0, _EXTERNAL):
-                    location = int32(value)
-            elif num in _PAYLOAD and wire in _PAYLOAD[num][0]:
-                pos, length = _payload_end(src, start, pos, seg_end, num=num, wire=wire)
-                if num == _RAW_DATA:
-                    raw_len = length
-                copy_range(src, out, pending, start)
-                pending = pos
-                if payload and payload[-1][1] == start:  # adjacent payload fields: one range
-                    payload[-1][1] = pos
-                else:
-                    payload.append([start, pos])
-            else:
-                pos = skip(src, pos, seg_end, num, wire)
-        copy_range(src, out, pending, seg_end)
-    if forged and src.forged is None:
-        src.forged = src.read(name[0], min(name[1] - name[0], 4096)).decode(
-            "utf-8", "backslashreplace"
-        )
-    if location == _EXTERNAL or not _is_large(dims):
-        for start, end in payload:
+            pos = scan.field(src, out, pos, seg_end)
+        copy_range(src, out, scan.pending, seg_end)
+    if scan.forged and src.forged is None:
+        first, last = scan.name
+        src.forged = src.read(first, min(last - first, 4096)).decode("utf-8", "backslashreplace")
+    if scan.location == _EXTERNAL or not _is_large(scan.dims):
+        for start, end in scan.payload:
             copy_range(src, out, start, end)
     else:
-        out += _markers(raw_len)
+        out += _markers(scan.raw_len)
     close_field(out, at, body)
 
 
