@@ -246,28 +246,41 @@ def _advance(src: Source, out: bytearray, frame: _Frame) -> _Frame | None:
             continue
         _flush(src, out, frame, start)
         frame.pos = frame.pending = end
-        segments = [(body, end)]
-        if frame.merged is not None and num in frame.merged:
-            if num in frame.done:
-                continue
-            frame.done.add(num)
-            segments = list(frame.merged[num])
-        if kind == _TENSOR:
-            emit_tensor(src, out, num, segments)
-        elif kind == _SPARSE:
-            emit_sparse(src, out, num, segments)
-        elif kind == _GRAPH and end - start <= INLINE_BYTES:
-            data = _plain(src, _GRAPH, src.read(body, end - body))
-            out += header(num) + encode_varint(len(data)) + data
-        elif kind == _ATTR:
-            found, attr_type = scan(src, segments, _SINGULAR[_ATTR])
-            attr_children = _ATTR_CHILDREN.get(attr_type, {})
-            singular = {n: found[n] for n in attr_children if n in _SINGULAR[_ATTR] and n in found}
-            at, first = open_field(out, num)
-            return _Frame(_ATTR, attr_children, segments, at, first, merged=singular)
-        else:
-            at, first = open_field(out, num)
-            return _Frame(kind, _CHILDREN[kind], segments, at, first)
+        child = _enter(src, out, frame, (num, kind), (start, body, end))
+        if child is not None:
+            return child
+
+
+def _enter(
+    src: Source, out: bytearray, frame: _Frame, field: tuple[int, int], span: tuple[int, int, int]
+) -> _Frame | None:
+    """A child message too large to copy inline: emitted here (tensors, small graphs) or
+    returned as the frame to walk next. Merged occurrences of a singular field go once."""
+    num, kind = field
+    start, body, end = span
+    segments = [(body, end)]
+    if frame.merged is not None and num in frame.merged:
+        if num in frame.done:
+            return None
+        frame.done.add(num)
+        segments = list(frame.merged[num])
+    if kind == _TENSOR:
+        emit_tensor(src, out, num, segments)
+    elif kind == _SPARSE:
+        emit_sparse(src, out, num, segments)
+    elif kind == _GRAPH and end - start <= INLINE_BYTES:
+        data = _plain(src, _GRAPH, src.read(body, end - body))
+        out += header(num) + encode_varint(len(data)) + data
+    elif kind == _ATTR:
+        found, attr_type = scan(src, segments, _SINGULAR[_ATTR])
+        attr_children = _ATTR_CHILDREN.get(attr_type, {})
+        singular = {n: found[n] for n in attr_children if n in _SINGULAR[_ATTR] and n in found}
+        at, first = open_field(out, num)
+        return _Frame(_ATTR, attr_children, segments, at, first, merged=singular)
+    else:
+        at, first = open_field(out, num)
+        return _Frame(kind, _CHILDREN[kind], segments, at, first)
+    return None
 
 
 def skeleton_bytes(fd: int, size: int) -> tuple[bytearray, str | None]:
