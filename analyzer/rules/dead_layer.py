@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, Payload, payload
+from analyzer.core.results import Finding, payload
 from analyzer.core.tensorstats import TensorStats
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
+    TensorPayload,
     WeightUse,
     context_uses,
     layer_names,
@@ -17,7 +18,6 @@ from analyzer.rules.weightuse import (
     parameter_uses,
     read_weights,
     tensor_finding,
-    tensor_text,
 )
 
 CODE: Final = "ONX202"
@@ -27,14 +27,9 @@ NOT_DEAD_ROLES: Final = ("bias", "mean", "var", "beta", "zero", "offset")
 
 @payload(CODE)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLayer(Payload):
+class DeadLayer(TensorPayload):
     """The tensor, and which of its weights are zero: all, or whole output channels."""
 
-    tensor: str
-    layers: tuple[str, ...]
-    dtype: str
-    dims: tuple[int, ...]
-    elements: int
     all_zero: bool
     zero_channels: int
     """Output channels whose weights are all zero (0 when the whole tensor is)."""
@@ -55,8 +50,7 @@ class DeadLayer(Payload):
             f"weights ({self.dead_weights:,} weights): those outputs are constant"
         )
         return (
-            ("tensor", f"{tensor_text(self.tensor, self.dtype, self.dims)} in "
-                       f"{layers_text(self.layers)}"),
+            self.tensor_line(),
             ("zeros", zeros),
             ("fix", "check that the checkpoint loaded into every layer (torch: "
                     "load_state_dict(strict=True)); channels that are dead by training can be "

@@ -6,16 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, Payload, payload
+from analyzer.core.results import Finding, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
+    TensorPayload,
     context_uses,
     layer_names,
     layers_text,
     parameter_uses,
     read_weights,
     tensor_finding,
-    tensor_text,
 )
 
 CODE: Final = "ONX201"
@@ -23,14 +23,9 @@ CODE: Final = "ONX201"
 
 @payload(CODE)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NonFiniteWeights(Payload):
+class NonFiniteWeights(TensorPayload):
     """The tensor, the layers that use it, and how many of its values are NaN or Inf."""
 
-    tensor: str
-    layers: tuple[str, ...]
-    dtype: str
-    dims: tuple[int, ...]
-    elements: int
     nans: int
     infs: int
 
@@ -39,8 +34,7 @@ class NonFiniteWeights(Payload):
 
     def lines(self) -> tuple[tuple[str, str], ...]:
         return (
-            ("tensor", f"{tensor_text(self.tensor, self.dtype, self.dims)} in "
-                       f"{layers_text(self.layers)}"),
+            self.tensor_line(),
             ("values", f"{self.nans:,} NaN and {self.infs:,} Inf of {self.elements:,}: every "
                        "output they reach is NaN or Inf"),
             ("fix", "export again from a checkpoint saved before training diverged (or the "

@@ -6,16 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from analyzer.core.results import Finding, Payload, payload
+from analyzer.core.results import Finding, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
+    TensorPayload,
     context_uses,
     layer_names,
     layers_text,
     parameter_uses,
     read_weights,
     tensor_finding,
-    tensor_text,
 )
 
 CODE: Final = "ONX205"
@@ -25,14 +25,9 @@ MIN_ELEMENTS: Final = 10_000
 
 @payload(CODE)
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SparseWeights(Payload):
+class SparseWeights(TensorPayload):
     """How many of a large weight's values are zero."""
 
-    tensor: str
-    layers: tuple[str, ...]
-    dtype: str
-    dims: tuple[int, ...]
-    elements: int
     zeros: int
     share: float
 
@@ -41,8 +36,7 @@ class SparseWeights(Payload):
 
     def lines(self) -> tuple[tuple[str, str], ...]:
         return (
-            ("tensor", f"{tensor_text(self.tensor, self.dtype, self.dims)} in "
-                       f"{layers_text(self.layers)}"),
+            self.tensor_line(),
             ("zeros", f"{self.zeros:,} of {self.elements:,} weights ({self.share:.1%}) are zero"),
             ("candidate", f"a sparse or pruned kernel: {self.elements - self.zeros:,} non-zero "
                           "values to store and multiply, if the runtime has a sparse kernel"),

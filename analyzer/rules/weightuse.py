@@ -119,8 +119,25 @@ def tensor_finding(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorPayload(Payload):
+    """The fields a weight rule's payload starts with: the tensor and the layers that use it."""
+
+    tensor: str
+    layers: tuple[str, ...]
+    dtype: str
+    dims: tuple[int, ...]
+    elements: int
+
+    def tensor_line(self) -> tuple[str, str]:
+        """The detail line that names the tensor and where it is used."""
+        where = f"{tensor_text(self.tensor, self.dtype, self.dims)} in {layers_text(self.layers)}"
+        return ("tensor", where)
+
+
 __all__ = [
     "PARAMETER_KINDS",
+    "TensorPayload",
     "Uses",
     "WeightUse",
     "context_uses",
