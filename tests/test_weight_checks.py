@@ -395,3 +395,31 @@ def test_weight_rules_obey_select_and_ignore(capsys: pytest.CaptureFixture[str])
     assert rules["ONX201"]["defaultConfiguration"] == {"level": "error"}
     assert rules["ONX205"]["defaultConfiguration"] == {"level": "note"}
     assert rules["ONX203"]["properties"]["readsWeights"] is True
+
+
+def test_diff_tells_two_weight_findings_on_one_layer_apart(tmp_path: Path) -> None:
+    """A Gemm with NaN in both its weight and its bias: two ONX201 findings on one node. When
+    the next version fixes the bias only, `diff` reports that one fixed and keeps the other."""
+    from analyzer.report.diff import diff
+
+    def gemm(bias: np.ndarray) -> Report:
+        weight = _normal(8, 16)
+        weight[0, 0] = np.nan
+        graph = helper.make_graph(
+            [helper.make_node("Gemm", ["x", "w", "b"], ["y"], "fc", transB=1)],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+            initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
+        )
+        path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.onnx"
+        onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return analyze(path, inspect_weights=True, sandbox=False)
+
+    broken = _normal(8)
+    broken[2] = np.inf
+    old, new = gemm(broken), gemm(_normal(8))
+    assert sorted(f.detail.subject() for f in old.findings if f.code == "ONX201") == ["b", "w"]
+    result = diff(old, new, None)
+    assert [f.detail.subject() for f in result.fixed_findings if f.code == "ONX201"] == ["b"]
+    assert not [f for f in result.new_findings if f.code == "ONX201"]

@@ -159,6 +159,11 @@ class Payload:
         """The trade: the layer as is first, then the suggested structure."""
         return ()
 
+    def subject(self) -> str:
+        """What on the node the finding is about, when a rule can flag one node more than once
+        (a weight rule: the tensor); `diff` tells findings apart by (code, node, subject)."""
+        return ""
+
     def properties(self) -> dict[str, object]:
         """SARIF result properties (camelCase, JSON-ready values): by default every field, tuples
         as lists and non-finite floats as null; a rule overrides it to rename or leave out."""

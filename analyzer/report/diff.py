@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from analyzer.core.results import DiffReport, Finding, LayerDelta, LayerTally, Report, Violation
 
@@ -75,12 +76,10 @@ def diff(old: Report, new: Report, max_growth: float | None = None) -> DiffRepor
                     new_params=0,
                 )
             )
-    old_keys = {(f.code, renamed.get(f.node, f.node)) for f in old.findings}
-    new_keys = {(f.code, f.node) for f in new.findings}
-    new_findings = tuple(f for f in new.findings if (f.code, f.node) not in old_keys)
-    fixed: tuple[Finding, ...] = tuple(
-        f for f in old.findings if (f.code, renamed.get(f.node, f.node)) not in new_keys
-    )
+    old_keys = {_key(f, renamed) for f in old.findings}
+    new_keys = {_key(f, {}) for f in new.findings}
+    new_findings = tuple(f for f in new.findings if _key(f, {}) not in old_keys)
+    fixed: tuple[Finding, ...] = tuple(f for f in old.findings if _key(f, renamed) not in new_keys)
     return DiffReport(
         old=old,
         new=new,
@@ -102,3 +101,10 @@ def _growth(old: Report, new: Report, max_growth: float | None) -> tuple[Violati
     )
     limit = f"{max_growth:.2%}"
     return (Violation(policy="max-growth", limit=limit, measured=measured, message=message),)
+
+
+def _key(finding: Finding, renamed: Mapping[str, str]) -> tuple[str, str, str]:
+    """A finding's identity across versions: its rule, its node (under the new name when the
+    node was renamed) and what on the node it is about (a weight rule's tensor)."""
+    subject = finding.detail.subject() if finding.detail is not None else ""
+    return finding.code, renamed.get(finding.node, finding.node), subject

@@ -38,6 +38,9 @@ class DuplicateWeights(Payload):
     elements: int
     nbytes: int
 
+    def subject(self) -> str:
+        return self.tensor
+
     def summary(self) -> str:
         how = "transpose" if self.transposed else "copy"
         return f"{self.tensor!r} {how} of {self.original!r}"

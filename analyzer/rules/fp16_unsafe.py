@@ -40,6 +40,9 @@ class Fp16Unsafe(Payload):
     largest: float | None
     """The largest |w| among the finite values."""
 
+    def subject(self) -> str:
+        return self.tensor
+
     def summary(self) -> str:
         return f"{self.tensor!r}: {self.overflow:,} over, {self.underflow:,} under"
 

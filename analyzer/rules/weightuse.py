@@ -129,6 +129,9 @@ class TensorPayload(Payload):
     dims: tuple[int, ...]
     elements: int
 
+    def subject(self) -> str:
+        return self.tensor
+
     def tensor_line(self) -> tuple[str, str]:
         """The detail line that names the tensor and where it is used."""
         where = f"{tensor_text(self.tensor, self.dtype, self.dims)} in {layers_text(self.layers)}"
