@@ -12,11 +12,9 @@ from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
     TensorPayload,
     WeightUse,
-    context_uses,
     layer_names,
     layers_text,
-    parameter_uses,
-    read_weights,
+    parameter_tensors,
     tensor_finding,
 )
 
@@ -72,13 +70,8 @@ def _zero_channels(t: TensorStats, uses: list[WeightUse]) -> tuple[int, int]:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    tensors = read_weights(ctx)
-    if not tensors:
-        return
-    uses = context_uses(ctx)
-    for t in tensors:
-        mine = parameter_uses(uses, t.name)
-        if not mine or not t.elements or t.nans or t.infs:
+    for t, mine in parameter_tensors(ctx):
+        if not t.elements or t.nans or t.infs:
             continue
         if all(any(word in use.role for word in NOT_DEAD_ROLES) for use in mine):
             continue

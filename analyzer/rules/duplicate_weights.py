@@ -9,11 +9,9 @@ from typing import Final
 from analyzer.core.results import Finding, Payload, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
-    context_uses,
     layer_names,
     layers_text,
-    parameter_uses,
-    read_weights,
+    parameter_tensors,
     tensor_finding,
     tensor_text,
 )
@@ -67,14 +65,9 @@ class DuplicateWeights(Payload):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    tensors = read_weights(ctx)
-    if not tensors:
-        return
-    uses = context_uses(ctx)
-    for t in tensors:
+    for t, mine in parameter_tensors(ctx):
         original = t.duplicate_of or t.transpose_of
-        mine = parameter_uses(uses, t.name)
-        if not original or t.nbytes < MIN_BYTES or not mine:
+        if not original or t.nbytes < MIN_BYTES:
             continue
         layers = layer_names(mine)
         transposed = not t.duplicate_of

@@ -9,11 +9,9 @@ from typing import Final
 from analyzer.core.results import Finding, Payload, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
-    context_uses,
     layer_names,
     layers_text,
-    parameter_uses,
-    read_weights,
+    parameter_tensors,
     tensor_finding,
     tensor_text,
 )
@@ -69,13 +67,8 @@ class Fp16Unsafe(Payload):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    tensors = read_weights(ctx)
-    if not tensors:
-        return
-    uses = context_uses(ctx)
-    for t in tensors:
-        mine = parameter_uses(uses, t.name)
-        if t.dtype != "float" or not t.elements or not mine:
+    for t, mine in parameter_tensors(ctx):
+        if t.dtype != "float" or not t.elements:
             continue
         if not t.fp16_overflow and t.fp16_underflow < UNDERFLOW_SHARE * t.elements:
             continue

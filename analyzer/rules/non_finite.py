@@ -10,11 +10,9 @@ from analyzer.core.results import Finding, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
     TensorPayload,
-    context_uses,
     layer_names,
     layers_text,
-    parameter_uses,
-    read_weights,
+    parameter_tensors,
     tensor_finding,
 )
 
@@ -43,13 +41,8 @@ class NonFiniteWeights(TensorPayload):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    tensors = read_weights(ctx)
-    if not tensors:
-        return
-    uses = context_uses(ctx)
-    for t in tensors:
-        mine = parameter_uses(uses, t.name)
-        if not (t.nans or t.infs) or not mine:
+    for t, mine in parameter_tensors(ctx):
+        if not (t.nans or t.infs):
             continue
         layers = layer_names(mine)
         detail = NonFiniteWeights(

@@ -10,11 +10,9 @@ from analyzer.core.results import Finding, payload
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.weightuse import (
     TensorPayload,
-    context_uses,
     layer_names,
     layers_text,
-    parameter_uses,
-    read_weights,
+    parameter_tensors,
     tensor_finding,
 )
 
@@ -44,13 +42,8 @@ class SparseWeights(TensorPayload):
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    tensors = read_weights(ctx)
-    if not tensors:
-        return
-    uses = context_uses(ctx)
-    for t in tensors:
-        mine = parameter_uses(uses, t.name)
-        if not mine or t.elements < MIN_ELEMENTS or t.zeros == t.elements:
+    for t, mine in parameter_tensors(ctx):
+        if t.elements < MIN_ELEMENTS or t.zeros == t.elements:
             continue  # an all-zero tensor is ONX202's
         if t.zeros < SPARSE_SHARE * t.elements:
             continue

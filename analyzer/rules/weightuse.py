@@ -4,7 +4,7 @@ statistics); nothing here reads the file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from analyzer.core.results import Finding, LayerTally, Payload
@@ -93,6 +93,19 @@ def read_weights(ctx: RuleContext) -> list[TensorStats]:
     return list(ctx.weights.values()) if ctx.weights is not None else []
 
 
+def parameter_tensors(ctx: RuleContext) -> Iterator[tuple[TensorStats, list[WeightUse]]]:
+    """Each tensor read (file order) that some layer uses as a parameter, with those uses:
+    what every weight rule walks. Nothing without --inspect-weights."""
+    tensors = read_weights(ctx)
+    if not tensors:
+        return
+    uses = context_uses(ctx)
+    for tensor in tensors:
+        mine = parameter_uses(uses, tensor.name)
+        if mine:
+            yield tensor, mine
+
+
 def tensor_finding(
     ctx: RuleContext,
     rule: Rule,
@@ -146,6 +159,7 @@ __all__ = [
     "context_uses",
     "layer_names",
     "layers_text",
+    "parameter_tensors",
     "parameter_uses",
     "read_weights",
     "tensor_finding",
