@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import xxhash
 from onnx import TensorProto, helper, numpy_helper
 
 from analyzer.read.values import decode
@@ -183,4 +184,6 @@ def test_identical_tensors_share_a_digest(tmp_path) -> None:
     onnx.save(_model(tensors), path)
     stats = _stats(path)
     assert stats["a"].digest == stats["b"].digest != stats["c"].digest
+    # the digest is XXH3-128 of the stored bytes, computed here by xxhash directly
+    assert stats["c"].digest == "xxh3-128:" + xxhash.xxh3_128(other.tobytes()).hexdigest()
     assert not math.isnan(stats["a"].std)

@@ -34,7 +34,7 @@ class TensorStats:
     fp16_underflow: int
     """Non-zero values with |w| < 2**-14: float16 makes them subnormal or zero."""
     digest: str
-    """sha256 of the stored bytes (hex): hashlib's fastest here with SHA-NI, 1.7 GB/s."""
+    """`xxh3-128:` + the hex XXH3-128 hash of the stored bytes (xxHash: 40 GB/s, sha256 1.1)."""
     zero_rows: int
     """Slices along axis 0 that are all zero (output channels of a Conv, Gemm with transB)."""
     zero_columns: int

@@ -102,7 +102,7 @@ DUPLICATE_WEIGHTS: Final = add_rule(
         summary="Two stored tensors hold the same values, as is or transposed (--inspect-weights).",
         what=(
             "With --inspect-weights, flags a parameter tensor of 1 KB or more whose contents "
-            "equal an earlier stored tensor's (same dtype and dims, same sha256, then compared "
+            "equal an earlier stored tensor's (same dtype and dims, same hash, then compared "
             "byte by byte), or are its transpose (2-D, compared element by element). The copy "
             "is flagged, the first one kept."
         ),

@@ -74,7 +74,7 @@ def _special(data_type: int) -> str | None:
     return None
 
 
-def from_bytes(data: bytes, data_type: int) -> Array:
+def from_bytes(data: bytes | memoryview, data_type: int) -> Array:
     """The values stored in `data` (whole elements; sub-byte types unpacked)."""
     if data_type in _PLAIN:
         return np.frombuffer(data, dtype=_PLAIN[data_type])
@@ -116,6 +116,25 @@ def read_chunks(fd: int, offset: int, length: int, data_type: int) -> Iterator[b
             raise OSError(f"file ends at byte {offset:,}, {end - offset:,} bytes short")
         offset += len(data)
         yield data
+
+
+def read_windows(
+    fd: int, offset: int, length: int, data_type: int, buffer: bytearray
+) -> Iterator[memoryview]:
+    """`read_chunks` into one reused buffer: each window is valid only until the next one.
+
+    The scan reads every byte of the model once; a fresh bytes object per window costs an
+    allocation and a cold copy each time, the reused buffer stays in the CPU's cache."""
+    step = min(len(buffer), _window(length, data_type))
+    step -= step % max(1, dtypes.bits(data_type) // 8)
+    view = memoryview(buffer)
+    end = offset + length
+    while offset < end:
+        got = os.preadv(fd, [view[: min(step, end - offset)]], offset)
+        if not got:
+            raise OSError(f"file ends at byte {offset:,}, {end - offset:,} bytes short")
+        offset += got
+        yield view[:got]
 
 
 def typed_values(message: bytes, data_type: int) -> Array:
@@ -170,6 +189,7 @@ __all__ = [
     "MAX_TYPED_MESSAGE",
     "from_bytes",
     "read_chunks",
+    "read_windows",
     "supported",
     "tensor_values",
     "typed_values",

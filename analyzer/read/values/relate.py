@@ -1,6 +1,6 @@
 """Which stored tensors repeat another one: byte-identical copies, and 2-D transposed copies.
 
-Statistics only nominate candidates (same dtype, dims and sha256; or reversed 2-D dims with the
+Statistics only nominate candidates (same dtype, dims and hash; or reversed 2-D dims with the
 same zeros, NaN, Inf, min and max); every pair is then compared byte by byte, streamed a window
 at a time, so no tensor is ever held whole and a hash collision cannot make a false claim.
 """
@@ -45,6 +45,15 @@ class Reader:
         fd, offset, _, _ = stored_range(tensor, self.model_fd, self.files)
         return os.pread(fd, length, offset + start)
 
+    def fill(self, tensor: Located, start: int, buffer: bytearray) -> bool:
+        """Whether `buffer` could be filled with the tensor's bytes from byte `start` on."""
+        if tensor.typed and tensor.raw is None:
+            data = self.block(tensor, start, len(buffer))
+            buffer[: len(data)] = data
+            return len(data) == len(buffer)
+        fd, offset, _, _ = stored_range(tensor, self.model_fd, self.files)
+        return os.preadv(fd, [buffer], offset + start) == len(buffer)
+
 
 def same_bytes(reader: Reader, a: Located, b: Located) -> bool:
     """The two tensors' stored bytes are equal, compared a window at a time."""
@@ -66,11 +75,14 @@ def same_as_first(reader: Reader, group: Sequence[Located], nbytes: int) -> list
     """For each of group[1:], whether its bytes equal group[0]'s: the first is read once, a
     window at a time, and a member that differs is dropped from further reads."""
     equal = [True] * (len(group) - 1)
+    full = bytearray(CHUNK), bytearray(CHUNK)  # reused: a fresh 4 MB object per read costs
     for start in range(0, nbytes, CHUNK):
         length = min(CHUNK, nbytes - start)
-        first = reader.block(group[0], start, length)
+        first, other = full if length == CHUNK else (bytearray(length), bytearray(length))
+        if not reader.fill(group[0], start, first):
+            return [False] * len(equal)
         for k, tensor in enumerate(group[1:]):
-            equal[k] = equal[k] and reader.block(tensor, start, length) == first
+            equal[k] = equal[k] and reader.fill(tensor, start, other) and other == first
         if not any(equal):
             break
     return equal

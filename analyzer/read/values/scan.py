@@ -13,10 +13,11 @@ from pathlib import Path
 from analyzer.core import dtypes
 from analyzer.read.tensors import element_count
 from analyzer.read.values.decode import (
+    CHUNK,
     MAX_TYPED_MESSAGE,
     Array,
     from_bytes,
-    read_chunks,
+    read_windows,
     supported,
 )
 from analyzer.read.values.decode import typed_values as decode_typed
@@ -45,7 +46,10 @@ def stored_range(
     return model_fd, tensor.raw[0], tensor.raw[1], "embedded"
 
 
-def summarise(tensor: Located, model_fd: int, files: Mapping[str, int]) -> TensorStats:
+def summarise(
+    tensor: Located, model_fd: int, files: Mapping[str, int], buffer: bytearray | None = None
+) -> TensorStats:
+    """The tensor's statistics, its bytes read through `buffer` (reused across tensors)."""
     if not supported(tensor.data_type):
         raise Skipped(f"element type {dtypes.dtype_name(tensor.data_type)} is not numeric")
     stats = Accumulator(tensor.dims)
@@ -60,7 +64,8 @@ def summarise(tensor: Located, model_fd: int, files: Mapping[str, int]) -> Tenso
         if length != need:
             raise Skipped(f"{length:,} stored bytes where its dims need {need:,}")
         left = max(0, element_count(tensor.dims))
-        for data in read_chunks(fd, offset, length, tensor.data_type):
+        window = buffer if buffer is not None else bytearray(CHUNK)
+        for data in read_windows(fd, offset, length, tensor.data_type, window):
             stats.add_bytes(data)
             values = from_bytes(data, tensor.data_type)[:left]  # packed types pad a nibble
             left -= values.size
@@ -90,9 +95,10 @@ def scan_located(
     path: Path, files: Mapping[str, int]
 ) -> Iterator[tuple[Located, TensorStats | str]]:
     """Each located tensor with its TensorStats, or the reason it could not be read."""
+    buffer = bytearray(CHUNK)
     for tensor, fd in _located(path):
         try:
-            yield tensor, summarise(tensor, fd, files)
+            yield tensor, summarise(tensor, fd, files, buffer)
         except (Skipped, OSError, ValueError) as exc:
             yield tensor, str(exc)
 
