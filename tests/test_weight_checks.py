@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from analyzer import analyze
 from analyzer.cli.app import main
 from analyzer.core.results import Finding, Report
+from analyzer.report.reporters import render
 from analyzer.report.reporters.json_reporter import render_json
 from analyzer.report.serialize import report_from_data
 
@@ -425,3 +426,17 @@ def test_diff_tells_two_weight_findings_on_one_layer_apart(tmp_path: Path) -> No
     result = diff(old, new, None)
     assert [f.detail.subject() for f in result.fixed_findings if f.code == "ONX201"] == ["b"]
     assert not [f for f in result.new_findings if f.code == "ONX201"]
+
+
+def test_table_summary_counts_fp16_unsafe_tensors_that_are_no_layers_weight(tmp_path) -> None:
+    under = _normal(64, 32)
+    under.reshape(-1)[: under.size // 5] = 1e-6  # 20% below float16's smallest normal
+    model = _dense_model({"under": under})
+    # y0 / eps: the eps scalar (1e-6, all of it below 2^-14) is stored but is no layer's weight
+    model.graph.initializer.append(numpy_helper.from_array(np.array(1e-6, np.float32), "eps"))
+    model.graph.node.append(helper.make_node("Div", ["y0", "eps"], ["z"], "scale"))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, path)
+    text = render(analyze(path, inspect_weights=True, sandbox=False), "table")
+    assert "fp16-unsafe float32 tensors: 2 (1 of them no layer's weight)" in text

@@ -34,11 +34,13 @@ def _summary_lines(tensors: Sequence[TensorStats]) -> list[str]:
     infs = sum(t.infs for t in tensors)
     bad = sum(1 for t in tensors if t.nans or t.infs)
     zero = sum(1 for t in tensors if t.elements and t.zeros == t.elements)
-    unsafe = sum(1 for t in tensors if _is_fp16_unsafe(t))
+    unsafe = [t for t in tensors if _is_fp16_unsafe(t)]
+    loose = sum(1 for t in unsafe if not t.layers)  # eps scalars, elementwise constants
+    apart = f" ({loose:,} of them no layer's weight)" if loose else ""
     return [
         f"Weights: {len(tensors):,} tensors read, {_size(stored)}",
         f"  NaN {nans:,}, Inf {infs:,} (in {bad:,} tensors); all-zero tensors: {zero:,}",
-        f"  fp16-unsafe float32 tensors: {unsafe:,}",
+        f"  fp16-unsafe float32 tensors: {len(unsafe):,}{apart}",
     ]
 
 
