@@ -265,10 +265,16 @@ def test_default_depth_is_the_deepest_under_sixty_rows() -> None:
     root = modtree.build(_layers(names))
     assert [modtree.count_rows(root, d) for d in (1, 2, 3)] == [1, 11, 111]
     assert modtree.auto_depth(root, 100) == 2
-    assert modtree.auto_depth(root, 100, limit=10) == 1  # depth 2 has 11 rows
+    # depth 2 has 11 rows, over 10; depth 1 is a single row, which says nothing: depth 2 it is
+    assert modtree.auto_depth(root, 100, limit=10) == 2
+    assert modtree.auto_depth(root, 100, limit=2) == 1  # 11 rows > 4 x 2: stays folded
     assert modtree.auto_depth(modtree.build(_layers(names[:50])), 50) == 0  # fits: every node
     flat = modtree.build(_layers([f"Gemm_{i}" for i in range(100)]))
     assert modtree.auto_depth(flat, 100) == 0  # no structure: one row per node
+    # Paddle2ONNX names every node p2o.<Op>.<n>: depth 1 is one row, depth 2 p2o and its 67 nodes
+    paddle = modtree.build(_layers([f"p2o.{('Conv', 'Add')[i % 2]}.{i}" for i in range(67)]))
+    assert [modtree.count_rows(paddle, d) for d in (1, 2)] == [1, 68]
+    assert modtree.auto_depth(paddle, 67) == 0  # every node, not one p2o row
 
 
 def test_folded_rows_sum_to_the_layers(capsys, monkeypatch) -> None:

@@ -149,7 +149,10 @@ def max_depth(root: Module) -> int:
 
 
 def auto_depth(root: Module, layers: int, limit: int = MAX_ROWS) -> int:
-    """0 (every node) when that fits in `limit` rows, else the deepest depth that does, else 1."""
+    """0 (every node) when that fits in `limit` rows, else the deepest depth that does, else 1.
+
+    One row says nothing (Paddle's `p2o.Conv.24` names: one `p2o` module, then every node), so
+    then the first depth with more rows is taken while it stays within 4x `limit`."""
     if layers <= limit or not root.children:
         return 0
     best = 1
@@ -158,6 +161,15 @@ def auto_depth(root: Module, layers: int, limit: int = MAX_ROWS) -> int:
             best = depth
         else:
             break
+    deepest = max_depth(root)
+    if count_rows(root, best) > 1:
+        return best
+    for depth in range(best + 1, deepest + 2):
+        rows_there = count_rows(root, depth)
+        if rows_there > 1:
+            if rows_there > 4 * limit:
+                return best
+            return depth if depth <= deepest else 0  # below the deepest module: every node
     return best
 
 
