@@ -38,6 +38,8 @@ class Engine:
     """Newest opset of each standard domain ("" and "ai.onnx.ml") onnx has schemas for."""
     source: str
     """"extension" (the C++ module alone) or "onnx" (the package imported)."""
+    has_schema: Callable[[str, int, str], bool]
+    """onnx.defs.has_schema(op_type, max_inclusive_version, domain)."""
 
     def infer_shapes(self, model: ModelProto, strict_mode: bool, data_prop: bool) -> ModelProto:
         """onnx.shape_inference.infer_shapes(model, strict_mode=..., data_prop=...)."""
@@ -94,7 +96,7 @@ def _light() -> Engine | None:
     if "ai.onnx.ml" in versions:
         opsets["ai.onnx.ml"] = int(versions["ai.onnx.ml"][1])
     infer: Infer = extension.shape_inference.infer_shapes
-    return Engine(infer, _version(), IR_VERSION, opsets, "extension")
+    return Engine(infer, _version(), IR_VERSION, opsets, "extension", extension.defs.has_schema)
 
 
 def _plain() -> Engine:
@@ -106,7 +108,7 @@ def _plain() -> Engine:
     if table:
         opsets["ai.onnx.ml"] = int(table[-1][3])
     infer: Infer = shape_inference.C.infer_shapes  # type: ignore[attr-defined]
-    return Engine(infer, onnx.__version__, onnx.IR_VERSION, opsets, "onnx")
+    return Engine(infer, onnx.__version__, onnx.IR_VERSION, opsets, "onnx", onnx.defs.has)
 
 
 def load(light: bool) -> Engine:

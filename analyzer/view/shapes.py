@@ -20,6 +20,7 @@ from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
 from analyzer.view import engine as engines
 from analyzer.view.engine import Engine
+from analyzer.view.opcheck import unknown_op_warnings
 from analyzer.view.shapefold import fold_reshapes
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
@@ -285,7 +286,7 @@ def _stand_in_and_infer(model: ModelProto, light: bool) -> Answer:
     copy, or a copy made for in-process inference), then the table is inferred. `light`: onnx's
     C++ extension alone (in the child), else `import onnx`."""
     engine = engines.load(light)
-    versions = version_warnings(model, engine)
+    versions = version_warnings(model, engine) + unknown_op_warnings(model, engine)
     stand_in(model)
     inferred, warnings = _infer_here(model, engine)
     return (None if inferred is model else shape_table(inferred)), versions, warnings

@@ -1,0 +1,71 @@
+"""Operators no runtime will load: a standard-domain op onnx has no schema for at the model's
+opset (tf2onnx writes `Erfc` when it meets tf.math.erfc; a hand edit misspells `Relu`).
+
+Counting goes on (such an op holds no weights the catalogue knows), but the model will not
+load in onnxruntime, so the report says so. Asked in the inference child, where onnx's schemas
+are loaded; onnxruntime's own additions to the ai.onnx domain are not flagged.
+"""
+
+from __future__ import annotations
+
+from analyzer.core.onnxproto import ModelProto
+from analyzer.core.protowalk import iter_graphs
+from analyzer.view.engine import Engine
+from analyzer.view.standins import ONNX_EXTRAS
+
+STANDARD = ("", "ai.onnx.ml")
+SHOWN = 5
+"""Unknown op types named one by one; the rest are counted."""
+
+
+def _domain(name: str) -> str:
+    return "" if name in ("", "ai.onnx") else name
+
+
+def _known(engine: Engine, op: str, version: int, domain: str) -> bool:
+    """Whether onnx has a schema; a version out of int32 (a forged opset) asks for the newest,
+    and an op onnx cannot even be asked about is given the benefit of the doubt."""
+    try:
+        return bool(engine.has_schema(op, max(1, min(version, 2**31 - 1)), domain))
+    except (TypeError, ValueError, OverflowError):
+        return True
+
+
+def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list[str]]:
+    """(domain, op) -> names of its nodes, for standard-domain ops without a schema."""
+    opsets = {_domain(o.domain): o.version for o in model.opset_import}
+    local = {(_domain(f.domain), f.name) for f in model.functions}
+    verdict: dict[tuple[str, str], bool] = {}
+    found: dict[tuple[str, str], list[str]] = {}
+    for graph in iter_graphs(model):
+        for node in graph.node:
+            key = (_domain(node.domain), node.op_type)
+            version = opsets.get(key[0])
+            if key[0] not in STANDARD or version is None or key in local:
+                continue
+            if key[0] == "" and node.op_type in ONNX_EXTRAS:
+                continue
+            if key not in verdict:
+                verdict[key] = _known(engine, node.op_type, version, key[0])
+            if not verdict[key]:
+                found.setdefault(key, []).append(node.name)
+    return found
+
+
+def unknown_op_warnings(model: ModelProto, engine: Engine) -> list[str]:
+    """One warning per unknown op type (the first few), naming a node of each."""
+    found = unknown_ops(model, engine)
+    opsets = {_domain(o.domain): o.version for o in model.opset_import}
+    warnings = []
+    for (domain, op), names in list(found.items())[:SHOWN]:
+        nodes = f"{len(names):,} nodes, e.g. {names[0]!r}" if len(names) > 1 else repr(names[0])
+        warnings.append(
+            f"{domain or 'ai.onnx'}::{op} ({nodes}) is not an ONNX operator at opset "
+            f"{opsets[domain]}: onnxruntime and other runtimes will refuse to load this model"
+        )
+    if len(found) > SHOWN:
+        warnings.append(f"{len(found) - SHOWN:,} more op types are not ONNX operators either")
+    return warnings
+
+
+__all__ = ["unknown_op_warnings", "unknown_ops"]
