@@ -4,8 +4,10 @@ multiplies, the attribute that transposes its weight, its family, and which visi
 
 One catalogue, so that a new op is one decision in one place, and every stage reads it: the
 visitors (count), the constant walk (`count.weights.side_kind`), the shape-inference stand-ins
-(view), the rules' dense and conv layers, and the candidate writer (runtime). Every other
-per-op table is derived here. `tests/test_op_catalogue.py` fails for any op of the installed
+(view), the rules' dense and conv layers, and the candidate writer (runtime): every per-op
+table of inputs is derived from it. Lists that say how an activation flows through an op
+(rules/trace, count/notes) or what shape an op outputs (view/standins) are not about its
+inputs and stay beside their walk. `tests/test_op_catalogue.py` fails for any op of the installed
 onnx, or any op onnxruntime registers, that is not decided here, and for any visitor that
 reads other inputs than its entry describes.
 """

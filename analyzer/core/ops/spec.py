@@ -33,7 +33,8 @@ class OpSpec:
 
     family: str
     """dense, conv (weight [F, C/group, k...]), conv-nhwc, conv-transpose, deformable-conv,
-    recurrent, norm, embedding, attention, elementwise, activation, quantize, shape, pool, ..."""
+    recurrent, norm, embedding, attention, elementwise, activation, quantize, shape, pool,
+    reduce, resample, ..."""
     weights: Mapping[int, str] = field(default_factory=dict)
     """position -> role of the inputs that are parameters (trainable unless in `statistics`)."""
     quant: frozenset[int] = frozenset()
