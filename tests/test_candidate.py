@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import onnxruntime as ort  # the test extra installs it: a missing runtime must 
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from analyzer.core.errors import UsageError
+from analyzer.core.errors import UnsupportedError, UsageError
+from analyzer.report.serialize import dumps, report_from_data
 from analyzer.runtime.candidate import RETRAIN_NOTE, emit_candidate
 from analyzer.runtime.surgery import PREFIX
 from tests.conftest import analyze_only
@@ -137,6 +140,8 @@ def test_nhwc_matmul_with_bias_add(tmp_path: Path) -> None:
     source = _save(model, tmp_path / "nhwc.onnx")
     (finding,) = analyze(source).findings
     assert (finding.detail.layout, finding.op_type) == ("NHWC", "MatMul")
+    # the walk the rule made, dense input first, and the Add holding the MatMul's bias
+    assert (finding.detail.chain, finding.detail.bias_add_output) == (("f", "t"), "logits")
     # conv 108 + 4 kept; dense 2,560 + 10 out; block 3*3*4*10 + 10 = 370 in
     _emit_and_check(source, tmp_path / "cand.onnx", 112 + 370)
     ops = [n.op_type for n in onnx.load(str(tmp_path / "cand.onnx")).graph.node]
@@ -245,3 +250,22 @@ def test_refuses_the_input_itself_and_models_without_findings(tmp_path: Path) ->
     with pytest.raises(UsageError, match="no ONX101"):
         emit_candidate(gap, analyze(gap), tmp_path / "gap.onnx")
     assert not (tmp_path / "gap.onnx").exists()
+
+
+def test_the_candidate_replaces_the_chain_the_finding_carries(tmp_path: Path) -> None:
+    """The writer reads the rule's chain from the finding (through JSON too), never walks the
+    graph again: a finding whose chain is lost or no longer in the model is refused."""
+    source = SAMPLES / "seed_mlp.onnx"
+    report = analyze(source)
+    (finding,) = report.findings
+    assert (finding.detail.chain, finding.detail.bias_add_output) == (("flat", "image"), "")
+    read_back = report_from_data(json.loads(dumps(report)))
+    assert read_back == report
+    emit_candidate(source, read_back, tmp_path / "cand.onnx")
+    assert [n.op_type for n in onnx.load(str(tmp_path / "cand.onnx")).graph.node] == [
+        "Conv", "GlobalAveragePool", "Flatten",
+    ]  # fmt: skip
+    for chain, why in (((), "carries no chain"), (("flat", "elsewhere"), "no longer matches")):
+        lost = replace(finding, detail=replace(finding.detail, chain=chain))
+        with pytest.raises(UnsupportedError, match=why):
+            emit_candidate(source, replace(report, findings=(lost,)), tmp_path / "no.onnx")

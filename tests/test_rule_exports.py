@@ -126,14 +126,17 @@ def test_gpt2_tied_torchscript_copy_read_is_called_a_duplicate() -> None:
     detail = finding.detail
     assert isinstance(detail, UntiedHead)
     assert (detail.head_copy, detail.stored_transposed) == (True, True)
-    assert (finding.params_saved, detail.head_bytes) == (32_000, 32_000 * 4)
+    # the saving is the duplicate's, counted once: by ONX203, not by ONX103 too
+    assert (finding.params_saved, detail.head_bytes) == (0, 32_000 * 4)
     assert finding.confidence == "high"
     assert "duplicate of the table" in finding.message and "128,000 bytes" in finding.message
     assert "untied" not in finding.message
     assert any(label == "saving" for label, _ in detail.lines())
-    # ONX203 names the same copy
+    assert "ONX203" in finding.message
+    # ONX203 names the same copy and holds its 1,000 x 32 values
     (copy,) = [f for f in report.findings if f.code == "ONX203"]
     assert (copy.node, copy.params_saved) == (finding.node, 32_000)
+    assert sum(f.params_saved for f in report.findings) == 32_000
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
@@ -166,3 +169,29 @@ def test_small_vgg(exporter: str) -> None:
     (dominant,) = [f for f in report.findings if f.code == "ONX104"]
     assert (dominant.detail.rank, dominant.params_saved) == (14, 32_768 - 8_064)  # type: ignore[union-attr]
     assert not [f for f in report.findings if f.code == "ONX101"]
+
+
+@pytest.mark.parametrize(
+    ("form", "op"),
+    [("float", "Conv"), ("qdq", "Conv"), ("qoperator", "QLinearConv"), ("dynamic", "ConvInteger")],
+)
+def test_quantized_convs_save_what_the_float_convs_save(form: str, op: str) -> None:
+    """export_quantized_cnn.py: one ResNet-style CNN, float and quantized by onnxruntime
+    (QDQ: DequantizeLinear -> Conv; QOperator: QLinearConv; dynamic: ConvInteger). An int8
+    kernel is the same count of weights, so ONX102 gives the float model's numbers."""
+    report = analyze(EXPORTED / f"qcnn_{form}.onnx", strict=True)
+    # stem 3*32*9+32 = 896, block convs 2 x (32*32*9+32) = 18,496, down 32*48*9+48 = 13,872,
+    # 1x1 shortcut 32*48+48 = 1,584, fc 48*10+10 = 490 (BatchNorm folded into the convs)
+    assert report.totals.params == 896 + 18_496 + 13_872 + 1_584 + 490 == 35_338
+    flagged = [(f.node.removesuffix("_quant"), f.op_type, f.params_saved) for f in report.findings
+               if f.code == "ONX102"]  # fmt: skip
+    # the 3-channel stem and the 1x1 shortcut are not flagged
+    assert flagged == [
+        ("/block_a/block_a.0/Conv", op, saved(32, 32)),
+        ("/block_b/block_b.0/Conv", op, saved(32, 32)),
+        ("/down/down.0/Conv", op, saved(32, 48)),
+    ]
+    assert saved(32, 32) == 9_216 - 1_312 == 7_904 and saved(32, 48) == 13_824 - 1_824 == 12_000
+    # 8x8 output positions after the stride-2 stem and down conv, 16x16 before: MACs per sample
+    macs = [f.detail.conv_macs for f in report.findings if f.code == "ONX102"]
+    assert macs == [Poly.of(256 * 9_216), Poly.of(256 * 9_216), Poly.of(64 * 13_824)]

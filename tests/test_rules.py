@@ -213,3 +213,67 @@ def test_separable_min_channels_and_rank_options(capsys: pytest.CaptureFixture[s
     (finding,) = json.loads(capsys.readouterr().out)["findings"]
     # 256*8 + 8*512 = 2,048 + 4,096 = 6,144 weights instead of 131,072
     assert (finding["detail"]["rank"], finding["params_saved"]) == (8, 131_072 - 6_144)
+
+
+def _quantized_conv(form: str) -> Any:
+    """A 3x3 conv 64 -> 64 on [1, 64, 8, 8] with an int8 kernel, in one of onnxruntime's
+    quantized forms (scales and zero points are single values)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel = numpy_helper.from_array(np.ones((64, 64, 3, 3), np.int8), "w_q")
+    scalars = [
+        helper.make_tensor(name, dtype, [], [value])
+        for name, dtype, value in (
+            ("s", TensorProto.FLOAT, 0.1),
+            ("z8", TensorProto.INT8, 0),
+            ("zu8", TensorProto.UINT8, 128),
+        )
+    ]
+    nodes = {
+        "qdq": [
+            helper.make_node("DequantizeLinear", ["w_q", "s", "z8"], ["w"]),
+            helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+        ],
+        "qoperator": [
+            helper.make_node("QuantizeLinear", ["x", "s", "zu8"], ["xq"]),
+            helper.make_node(
+                "QLinearConv",
+                ["xq", "s", "zu8", "w_q", "s", "z8", "s", "zu8"],
+                ["yq"],
+                name="conv",
+                pads=[1, 1, 1, 1],
+            ),
+            helper.make_node("DequantizeLinear", ["yq", "s", "zu8"], ["y"]),
+        ],
+        "dynamic": [
+            helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+            helper.make_node(
+                "ConvInteger", ["xq", "w_q", "xz", "z8"], ["yi"], name="conv", pads=[1, 1, 1, 1]
+            ),
+            helper.make_node("Cast", ["yi"], ["y"], to=TensorProto.FLOAT),
+        ],
+    }[form]
+    graph = helper.make_graph(
+        nodes,
+        form,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [kernel, *scalars],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("form", ["qdq", "qoperator", "dynamic"])
+def test_onx102_reads_quantized_convs(form: str, tmp_path: Any) -> None:
+    """A quantized kernel's parameters are the same count of weights: 3x3 64 -> 64 is
+    9*64*64 = 36,864 vs 9*64 + 64*64 = 576 + 4,096 = 4,672 separable, at 8x8 = 64 positions."""
+    import onnx
+
+    path = tmp_path / f"{form}.onnx"
+    onnx.save(_quantized_conv(form), path)
+    (finding,) = analyze(path, rule_filter=lambda rule: rule.code == "ONX102").findings
+    assert (finding.node, finding.params_saved) == ("conv", 36_864 - 4_672)
+    assert (finding.detail.conv_weights, finding.detail.separable_weights) == (36_864, 4_672)
+    assert finding.macs_delta == Poly.of(64 * (4_672 - 36_864))
+    assert finding.detail.conv_bias == 0  # no bias input in any of the three

@@ -9,53 +9,13 @@ reported apart so they never count as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from analyzer.core.errors import LimitExceededError
-from analyzer.count.ops import spec
+from analyzer.core.ops import spec
+from analyzer.count.biasadd import BiasAdds, pair
 from analyzer.view.model import ModelView, NodeView, StoredTensor
 
-QUANT_INPUTS: Mapping[str, frozenset[int]] = {
-    "DequantizeLinear": frozenset({1, 2}),
-    "QuantizeLinear": frozenset({1, 2}),
-}
-SHAPE_INPUTS: Mapping[str, frozenset[int]] = {
-    "Reshape": frozenset({1}),
-    "Squeeze": frozenset({1}),
-    "Unsqueeze": frozenset({1}),
-    "Slice": frozenset({1, 2, 3, 4}),
-    "Expand": frozenset({1}),
-    "Tile": frozenset({1}),
-    "Pad": frozenset({1, 2, 3}),
-    "Gather": frozenset({1}),
-    "GatherElements": frozenset({1}),
-    "GatherND": frozenset({1}),
-    "Split": frozenset({1}),
-    "Resize": frozenset({1, 2, 3}),
-    "Upsample": frozenset({1}),
-    "ConstantOfShape": frozenset({0}),
-    "ReduceSum": frozenset({1}),
-    "ReduceMean": frozenset({1}),
-    "ReduceMax": frozenset({1}),
-    "ReduceMin": frozenset({1}),
-    "ReduceProd": frozenset({1}),
-    "ReduceL2": frozenset({1}),
-    "ReduceL1": frozenset({1}),
-    "ReduceSumSquare": frozenset({1}),
-    "TopK": frozenset({1}),
-    "OneHot": frozenset({0, 1, 2}),
-    "Range": frozenset({0, 1, 2}),
-    "CumSum": frozenset({1}),
-    "RotaryEmbedding": frozenset({1, 2, 3}),
-    "Attention": frozenset({3, 4, 5, 6}),
-}
-STATE_INPUTS: Mapping[str, frozenset[int]] = {
-    "LSTM": frozenset({5, 6}),
-    "GRU": frozenset({5}),
-    "RNN": frozenset({5}),
-}
-"""Initial hidden and cell states: values a recurrent layer starts from, never learned."""
 NONDETERMINISTIC = frozenset(
     {
         "RandomNormal",
@@ -70,24 +30,13 @@ NONDETERMINISTIC = frozenset(
 
 def side_kind(node: NodeView, position: int) -> str | None:
     """'quantization' or 'other' when input `position` of `node` only parametrises the op
-    (or seeds its state)."""
-    if node.domain != "":
-        described = spec(node.domain, node.op_type)
-        if described is None:
-            return None
-        if position in described.quant:
-            return "quantization"
-        return "other" if position in described.other else None
-    if position in QUANT_INPUTS.get(node.op_type, frozenset()):
+    (or seeds its state), as the op catalogue says."""
+    described = spec(node.domain, node.op_type)
+    if described is None:
+        return None
+    if position in described.quant:
         return "quantization"
-    if position in SHAPE_INPUTS.get(node.op_type, _NONE):
-        return "other"
-    if position in STATE_INPUTS.get(node.op_type, _NONE):
-        return "other"
-    return None
-
-
-_NONE: frozenset[int] = frozenset()
+    return "other" if position in described.other else None
 
 
 def scales_dynamic_quantization(view: ModelView, node: NodeView) -> bool:
@@ -144,6 +93,14 @@ class Constants:
                 )
         self._memo: dict[str, Reach] = {}
         self._budget = MAX_WALK_STEPS
+        self._bias_adds: BiasAdds | None = None
+
+    @property
+    def bias_adds(self) -> BiasAdds:
+        """Every layer's separate bias Add, paired once (count, rules and runtime read it)."""
+        if self._bias_adds is None:
+            self._bias_adds = pair(self.view, self.is_const)
+        return self._bias_adds
 
     def _classify(self, node: NodeView) -> str | None:
         """ "const" when the node computes a constant from constants, "shape" when it computes
@@ -164,7 +121,8 @@ class Constants:
     def _shape_or_table(self, node: NodeView, inputs: list[tuple[int, str]]) -> str | None:
         """For a node reading both constants and shapes: "shape", or None (noted as a table)
         when all its data inputs are constant and only its bounds come from shapes."""
-        shaping = SHAPE_INPUTS.get(node.op_type, frozenset())
+        described = spec(node.domain, node.op_type)
+        shaping = described.other if described is not None else frozenset()
         data = [name for p, name in inputs if p not in shaping]
         if data and all(name in self.const for name in data):
             self.tables.update(o for o in node.outputs if o)

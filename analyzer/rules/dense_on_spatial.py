@@ -10,9 +10,8 @@ from analyzer.core.results import Finding, Payload, Side, finite, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.rules.dense import dense_shape
-from analyzer.rules.trace import (
-    flattened_source,
-)
+from analyzer.rules.trace import flattened_source
+from analyzer.view.model import NodeView
 
 CODE: Final = "ONX101"
 
@@ -22,7 +21,8 @@ CODE: Final = "ONX101"
 class DenseOnSpatial(Payload):
     """Both sides of the trade: the dense layer as is and the suggested conv (MACs per sample).
 
-    The candidate writer and the pricer rebuild the conv from these fields."""
+    The candidate writer and the pricer rebuild the conv from these fields, and the writer
+    finds the nodes to replace by the chain the rule walked."""
 
     layout: str
     """NCHW | NHWC | NCL | NLC | image"""
@@ -39,6 +39,12 @@ class DenseOnSpatial(Payload):
     dense_macs: int
     conv_macs: int
     replacement: str
+    chain: tuple[str, ...] = ()
+    """The values the rule walked, from the dense layer's input back to the flattened spatial
+    tensor (both included): the candidate writer replaces what produces them."""
+    bias_add_output: str = ""
+    """The output of the separate Add that holds the dense layer's bias (torch's MatMul + Add),
+    "" when the bias is inside the dense op or absent: the candidate writer removes it too."""
 
     def summary(self) -> str:
         return f"{self.in_features:,} -> {self.units:,}"
@@ -158,8 +164,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 dense_macs=dense_macs,
                 conv_macs=conv_macs,
                 replacement=replacement,
+                chain=found.chain,
+                bias_add_output=_bias_add_output(node, ctx),
             ),
         )
+
+
+def _bias_add_output(node: NodeView, ctx: RuleContext) -> str:
+    """The output of the Add holding `node`'s bias (paired once, in count), or ""."""
+    add = ctx.consts.bias_adds.of(ctx.view, node)
+    return add.outputs[0] if add is not None and add.outputs else ""
 
 
 def _rows(data: str, ctx: RuleContext) -> Poly:

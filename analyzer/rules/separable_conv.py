@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from analyzer.core import ops
 from analyzer.core.results import Finding, Payload, Side, finite, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.view.model import NodeView
 
 CODE: Final = "ONX102"
-CONVS: Final = frozenset({("", "Conv"), ("com.microsoft", "FusedConv")})
 
 
 @payload(CODE)
@@ -86,11 +86,12 @@ class SeparableConv(Payload):
         }
 
 
-def _conv_shape(node: NodeView, ctx: RuleContext) -> tuple[int, int, int] | str:
-    """(k, C, F) of a group-1 conv with a constant square 2-D kernel, or why not."""
+def _conv_shape(node: NodeView, weight: str, ctx: RuleContext) -> tuple[int, int, int] | str:
+    """(k, C, F) of a group-1 conv with a constant square 2-D kernel `weight`, or why not.
+    A quantized kernel (QLinearConv, ConvInteger, or DequantizeLinear before a Conv) has the
+    same shape: its parameters are the same count of weights."""
     if int(node.attr("group", 1) or 1) != 1:
         return f"group {node.attr('group')} (already grouped or depthwise)"
-    weight = node.input(1)
     shape = ctx.view.shape(weight) if weight else None
     if not weight or not ctx.consts.is_const(weight) or shape is None:
         return "no constant weight"
@@ -107,9 +108,10 @@ def _conv_shape(node: NodeView, ctx: RuleContext) -> tuple[int, int, int] | str:
 def check(ctx: RuleContext) -> Iterator[Finding]:
     min_channels, min_ratio = ctx.options.separable_min_channels, ctx.options.min_ratio
     for node in ctx.view.nodes:
-        if (node.domain, node.op_type) not in CONVS:
+        entry = ops.CONV_LAYERS.get((node.domain, node.op_type))
+        if entry is None or entry.weight is None:
             continue
-        found = _conv_shape(node, ctx)
+        found = _conv_shape(node, node.input(entry.weight), ctx)
         if isinstance(found, str):
             ctx.debug.append(f"{CODE} {node.name}: not flagged: {found}")
             continue
@@ -126,7 +128,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         out = ctx.view.shape(node.outputs[0]) if node.outputs else None
         positions = Poly.product((out[0], *out[2:])) if out is not None else Poly()
-        has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+        has_bias = entry.bias is not None and bool(node.input(entry.bias))
         detail = SeparableConv(
             kernel=k,
             channels=c,
@@ -170,7 +172,8 @@ SEPARABLE_CONV: Final = add_rule(
             "fewer weights and MACs."
         ),
         what=(
-            "Flags a Conv with group 1, a square k x k kernel (k >= 3), C >= "
+            "Flags a Conv (float, fused, or quantized: QLinearConv, ConvInteger, a Conv reading "
+            "a DequantizeLinear'd kernel) with group 1, a square k x k kernel (k >= 3), C >= "
             "--separable-min-channels (default 32) input channels and F filters, when k*k*C*F "
             "weights are at least --min-ratio times the k*k*C + C*F of a depthwise k x k conv "
             "followed by a 1x1 conv. Depthwise, grouped and 1x1 convs are never flagged, nor a "

@@ -3,7 +3,7 @@ the spatial tensor it flattens (ONX101), or the reason there is none (--debug)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from analyzer.core.results import Shape
@@ -40,6 +40,9 @@ class Source:
     spatial: tuple[int, ...]
     layout: str
     confidence: str
+    chain: tuple[str, ...] = ()
+    """The values walked from the dense input back to `value`, both included (set by
+    `flattened_source`): the candidate writer replaces the nodes that produce them."""
 
 
 def data_input(node: NodeView, ctx: RuleContext) -> str | None:
@@ -239,15 +242,18 @@ def _layout(rank: int, axis: int) -> str:
 
 
 def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Source | str:
-    """Find the flattened spatial source of a dense input, or say why there is none."""
+    """Find the flattened spatial source of a dense input, or say why there is none; the
+    source carries the chain of values walked."""
     shape = ctx.view.shape(data)
     if shape is not None and len(shape) >= 3:
         return "contracts only the last axis at each position (per-position dense, like a 1x1 conv)"
     value, flattened = data, False
+    chain = [data]
     for _ in range(MAX_STEPS):
         shape = ctx.view.shape(value)
         if flattened and shape is not None and len(shape) >= 3:
-            return _flattened_from(value, shape, k, ctx)
+            found = _flattened_from(value, shape, k, ctx)
+            return found if isinstance(found, str) else replace(found, chain=tuple(chain))
         index = ctx.view.producer.get(value)
         if index is None:
             return "reached a graph input of rank <= 2"
@@ -262,6 +268,7 @@ def flattened_source(node: NodeView, data: str, k: int, ctx: RuleContext) -> Sou
             value = nxt
         else:
             return f"input comes from {producer.op_type} {producer.name!r}"
+        chain.append(value)
     return "walk too long"
 
 

@@ -60,7 +60,8 @@ class UntiedHead(Payload):
                 ("head", f"{self.head_weight!r} [{head}] holds {how}, value for value: the "
                          "model is tied, the file stores the table twice"),
                 ("saving", f"{v * d:,} stored values ({self.head_bytes:,} bytes), same "
-                           "outputs, nothing to retrain"),
+                           "outputs, nothing to retrain; counted once, by ONX203 "
+                           "duplicate-weights (no parameter to save here: the model is tied)"),
                 drop_in,
             )  # fmt: skip
         if self.head_copy is False:
@@ -188,7 +189,7 @@ def _finding(
         op_type=node.op_type,
         message=_message(node.name, detail, stored),
         confidence="medium" if copy is None else "high",
-        params_saved=vocab * dim,
+        params_saved=0 if copy else vocab * dim,  # a copy's values are ONX203's saving
         macs_delta=Poly(),
         detail=detail,
     )
@@ -203,7 +204,8 @@ def _message(node: str, detail: UntiedHead, stored: str) -> str:
         return (
             f"{where}, and its values are the table's, {how}: the model is tied and the file "
             f"stores a duplicate of the table: {v:,}*{d:,} = {v * d:,} values "
-            f"({detail.head_bytes:,} bytes) to save, with the same outputs"
+            f"({detail.head_bytes:,} bytes) to save, with the same outputs (ONX203 "
+            "duplicate-weights counts them; no parameters to save by tying)"
         )
     if detail.head_copy is False:
         return (
@@ -230,7 +232,9 @@ UNTIED_HEAD: Final = add_rule(
             "transB) is tied and never flagged. Shapes cannot tell a copy that the exporter "
             "wrote of a tied table from an untied head; with --inspect-weights the two "
             "tensors' contents are compared, and the finding says which it is (a duplicate: "
-            "bytes to save; untied: parameters to save by tying)."
+            "bytes to save, which ONX203 duplicate-weights counts, so this finding's "
+            "params_saved is 0 and the saving is never counted twice; untied: parameters to "
+            "save by tying)."
         ),
         why=(
             "Language models usually tie the output projection to the input embedding (GPT-2, "

@@ -28,7 +28,6 @@ from analyzer.api import analyze
 from analyzer.core.errors import AuditError, UnsupportedError, UsageError
 from analyzer.core.protowalk import iter_tensors
 from analyzer.core.results import Finding, Report
-from analyzer.count.weights import Constants
 from analyzer.rules import dense_on_spatial as onx101
 from analyzer.runtime.plan import (
     replacement_plan,
@@ -146,22 +145,21 @@ def _verify_shapes(
 
 def _load(
     source: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
-) -> tuple[ModelView, Constants, ModelProto]:
-    """The source's view and constants (for planning) and its model (to rewrite)."""
+) -> tuple[ModelView, ModelProto]:
+    """The source's view (for planning) and its model (to rewrite)."""
     try:
-        view, consts = rule_view(source, input_shapes, sandbox)
+        view = rule_view(source, input_shapes, sandbox)
         model = load_model_for_reading(source)
     except AuditError as exc:
         exc.path = exc.path or str(source)
         raise
-    return view, consts, model
+    return view, model
 
 
 def _plans(
     source: Path,
     findings: list[Finding],
     view: ModelView,
-    consts: Constants,
     report: Report,
     *,
     model: ModelProto,
@@ -171,7 +169,7 @@ def _plans(
     plans: list[Plan] = []
     skipped: list[tuple[str, str]] = []
     for finding in findings:
-        plan = replacement_plan(finding, view, consts, report, main_outputs)
+        plan = replacement_plan(finding, view, report, main_outputs)
         if isinstance(plan, str):
             skipped.append((finding.node, plan))
         else:
@@ -233,8 +231,8 @@ def emit_candidate(
         raise UsageError(str(source), "no ONX101 finding to replace", "nothing to emit")
     if input_shapes is None:
         input_shapes = _input_shapes(report)
-    view, consts, model = _load(source, input_shapes, sandbox)
-    plans, skipped = _plans(source, findings, view, consts, report, model=model)
+    view, model = _load(source, input_shapes, sandbox)
+    plans, skipped = _plans(source, findings, view, report, model=model)
     rewrite(model, plans, seed)
     replaced = [plan.finding for plan in plans]
     trades = [onx101.detail(f) for f in replaced]

@@ -1,27 +1,31 @@
 """Where a flagged dense layer sits in the graph and how the candidate writer replaces it:
-the chain back to its spatial source, what is refused and why, the new feed. Split from
+the chain back to its spatial source (the one ONX101 walked, carried by its finding), what is
+refused and why, the new feed. Split from
 `candidate`, which saves and checks the written model."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 from onnx import TensorProto, helper
 
 from analyzer.api import prepare
+from analyzer.core import ops
 from analyzer.core.results import Finding, Report
-from analyzer.count.visitors import Context
-from analyzer.count.visitors.linear import bias_add
-from analyzer.count.weights import Constants
 from analyzer.read import loader
-from analyzer.rules import Options, RuleContext, trace
 from analyzer.rules import dense_on_spatial as onx101
-from analyzer.rules.dense import dense_shape
 from analyzer.runtime.surgery import CHANNELS_FIRST, CHANNELS_LAST, Plan
 from analyzer.view.model import ModelView, NodeView
 
-REPLACEABLE = frozenset({("", "Gemm"), ("", "MatMul")})
+REPLACEABLE = frozenset(
+    key
+    for key, entry in ops.DENSE_LAYERS.items()
+    if key[0] == "" and not entry.quant and not entry.size_attrs[0]
+)
+"""Float dense ops of the onnx domain (Gemm, MatMul), from the op catalogue: fused and quantized
+forms are refused."""
 PURE_RESHAPES = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
 FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16})
 """Element types the block is built in (onnxruntime's CPU provider has no double Conv)."""
@@ -29,34 +33,10 @@ FLOAT_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16})
 
 def rule_view(
     path: Path, input_shapes: Mapping[str, tuple[int, ...]], sandbox: bool | None
-) -> tuple[ModelView, Constants]:
+) -> ModelView:
     """The same view analyze() builds: skeleton, local functions inlined, shapes inferred."""
     _, view, _ = prepare(loader.load(path), input_shapes, sandbox)
-    return view, Constants(view)
-
-
-def _chain(view: ModelView, ctx: RuleContext, data: str, source: str) -> list[NodeView] | None:
-    """Nodes from the flattened spatial `source` down to the dense input `data` (rule's walk)."""
-    nodes: list[NodeView] = []
-    value = data
-    for _ in range(trace.MAX_STEPS):
-        if value == source:
-            return nodes
-        index = view.producer.get(value)
-        if index is None:
-            return None
-        node = view.nodes[index]
-        nodes.append(node)
-        if node.op_type in trace.RESHAPING:
-            value = node.inputs[0]
-        elif node.op_type in trace.ELEMENTWISE:
-            nxt = trace.data_input(node, ctx)
-            if nxt is None:
-                return None
-            value = nxt
-        else:
-            return None
-    return None
+    return view
 
 
 def _channels_last_perm(rank: int) -> tuple[int, ...]:
@@ -66,26 +46,24 @@ def _channels_last_perm(rank: int) -> tuple[int, ...]:
 def replacement_plan(
     finding: Finding,
     view: ModelView,
-    consts: Constants,
     report: Report,
     main_outputs: set[str],
 ) -> Plan | str:
-    """How to replace one finding, or why it cannot be."""
+    """How to replace one finding, or why it cannot be: from the chain of values the rule
+    walked (the finding carries it), checked against the model, never walked again."""
     node = {n.name: n for n in view.nodes}.get(finding.node)
     if node is None:
         return "node not found in the model"
     refused = _refused(finding, node, report, main_outputs)
     if refused is not None:
         return refused
-    ctx = RuleContext(view, consts, {}, Options(kernel=onx101.detail(finding).kernel), [])
-    matched = _matched(finding, node, ctx)
+    matched = _matched(finding, node, view)
     if isinstance(matched, str):
         return matched
-    data, source, dtype = matched
-    chain = _chain(view, ctx, data, source.value)
-    if chain is None:
-        return "cannot follow the flatten chain"
-    removed, output = _replaced_outputs(node, view, consts)
+    chain, dtype = matched
+    detail = onx101.detail(finding)
+    data, source = detail.chain[0], detail.chain[-1]
+    removed, output = _replaced_outputs(node, detail.bias_add_output)
     direct = all(step.op_type in PURE_RESHAPES for step in chain)
     feed, bypass, reshape_to = _feed(
         finding, view, source, data, direct=direct, main_outputs=main_outputs
@@ -115,52 +93,59 @@ def _refused(
     return None
 
 
-def _matched(
-    finding: Finding, node: NodeView, ctx: RuleContext
-) -> tuple[str, trace.Source, int] | str:
-    """The dense input, its spatial source and its dtype, as the report describes them."""
+def _matched(finding: Finding, node: NodeView, view: ModelView) -> tuple[list[NodeView], int] | str:
+    """The nodes of the finding's chain (dense side first) and the input's dtype, when the
+    model still reads as the report describes it."""
     detail = onx101.detail(finding)
-    dense = dense_shape(node, ctx)
-    if dense is None:
-        return "not a dense layer with a constant 2-D weight"
-    data, k, units = dense
-    source = trace.flattened_source(node, data, k, ctx)
-    if isinstance(source, str):
-        return source
-    if (source.channels, source.spatial, source.layout) != (
-        detail.channels,
-        detail.spatial,
-        detail.layout,
-    ) or (k, units) != (detail.in_features, detail.units):
+    if len(detail.chain) < 2:
+        return "the finding carries no chain (re-run the analysis)"
+    data, source = detail.chain[0], detail.chain[-1]
+    entry = ops.DENSE_LAYERS.get((node.domain, node.op_type))
+    if entry is None or entry.data is None or node.input(entry.data) != data:
         return "the model no longer matches the report (re-run the analysis)"
-    if detail.conv_weights != units * source.channels * detail.kernel ** len(source.spatial):
+    chain: list[NodeView] = []
+    for value, nxt in zip(detail.chain, detail.chain[1:], strict=False):
+        index = view.producer.get(value)
+        if index is None or nxt not in view.nodes[index].inputs:
+            return "the model no longer matches the report (re-run the analysis)"
+        chain.append(view.nodes[index])
+    weight = view.shape(node.input(entry.weight)) if entry.weight is not None else None
+    dense = (detail.in_features, detail.units)
+    dims = _source_dims(detail)
+    if dims != tuple(view.shape(source) or ())[1:] or math.prod(dims) != detail.in_features:
+        return "the model no longer matches the report (re-run the analysis)"
+    if weight is None or tuple(weight) not in (dense, dense[::-1]):
+        return "the model no longer matches the report (re-run the analysis)"
+    if detail.conv_weights != detail.units * detail.channels * detail.kernel ** len(detail.spatial):
         return "conv weights in the report do not match a k x k conv"
-    dtype = ctx.view.elem_types.get(data, 0)
+    dtype = view.elem_types.get(data, 0)
     if dtype not in FLOAT_TYPES:
         name = helper.tensor_dtype_to_string(dtype).removeprefix("TensorProto.").lower()
         return f"input type {name} is not float or float16 (onnxruntime runs no other Conv)"
-    return data, source, dtype
+    return chain, dtype
 
 
-def _replaced_outputs(
-    node: NodeView, view: ModelView, consts: Constants
-) -> tuple[tuple[str, ...], str]:
-    """First outputs of the nodes to delete (the dense node, a MatMul's bias Add), and the
-    value the block must produce in their place."""
-    removed = [node.outputs[0]]
-    output = node.outputs[0]
-    if node.op_type == "MatMul":
-        add = bias_add(node, Context(view, consts))
-        if add is not None:
-            removed.append(add.outputs[0])
-            output = add.outputs[0]
-    return tuple(removed), output
+def _source_dims(detail: onx101.DenseOnSpatial) -> tuple[int, ...]:
+    """The spatial tensor's dims after the batch, as the report describes them."""
+    if detail.layout in CHANNELS_LAST:
+        return (*detail.spatial, detail.channels)
+    if detail.layout == "image":
+        return detail.spatial
+    return (detail.channels, *detail.spatial)
+
+
+def _replaced_outputs(node: NodeView, bias_add_output: str) -> tuple[tuple[str, ...], str]:
+    """First outputs of the nodes to delete (the dense node, its bias Add), and the value the
+    block must produce in their place."""
+    if bias_add_output:
+        return (node.outputs[0], bias_add_output), bias_add_output
+    return (node.outputs[0],), node.outputs[0]
 
 
 def _feed(
     finding: Finding,
     view: ModelView,
-    source: trace.Source,
+    source: str,
     data: str,
     *,
     direct: bool,
@@ -169,14 +154,14 @@ def _feed(
     """What the block reads: (value, whether it bypasses a channels-last Transpose, the shape
     to reshape a flattened input back to)."""
     if not direct:
-        source_shape = view.shape(source.value) or ()
+        source_shape = view.shape(source) or ()
         return data, False, tuple(int(d) for d in source_shape[1:])  # ints: _walk checked them
     if onx101.detail(finding).layout in CHANNELS_LAST:
-        index = view.producer.get(source.value)
+        index = view.producer.get(source)
         producer = view.nodes[index] if index is not None else None
-        perm = _channels_last_perm(len(source.spatial) + 2)
+        perm = _channels_last_perm(len(onx101.detail(finding).spatial) + 2)
         if producer is not None and producer.op_type == "Transpose":
             got = tuple(int(p) for p in producer.attr("perm", ()) or ())
             if got == perm and producer.inputs[0] in main_outputs | set(view.graph_inputs):
                 return producer.inputs[0], True, ()
-    return source.value, False, ()
+    return source, False, ()

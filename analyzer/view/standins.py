@@ -11,6 +11,9 @@ inference child, on its own copy of the model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from analyzer.core import ops
 from analyzer.core.onnxproto import (
     AttributeProto,
     GraphProto,
@@ -18,6 +21,7 @@ from analyzer.core.onnxproto import (
     NodeProto,
     TensorProto,
 )
+from analyzer.core.ops import OpSpec
 from analyzer.core.protohelp import attribute_value, make_node, make_tensor_value_info
 
 MS = "com.microsoft"
@@ -42,14 +46,12 @@ SAME_AS_INPUT = frozenset(
 value width equals the input's, as in every exported BERT and GPT)."""
 FLOAT_OF_INPUT = frozenset({"QAttention", "DequantizeWithOrder"})
 """Output 0 has input 0's shape as float."""
-DENSE = {
-    "MatMulNBits": (0, None),
-    "MatMulBnb4": (0, None),
-    "DynamicQuantizeMatMul": (0, 1),
-    "MatMulIntegerToFloat": (0, 1),
-    "GemmFastGelu": (0, 1),
+DENSE: Mapping[str, OpSpec] = {
+    op: entry for (domain, op), entry in ops.DENSE_LAYERS.items() if domain == MS and op != "QGemm"
 }
-"""(input, weight input or None for K/N attributes): output = input[..., :K] @ [K, N]."""
+"""The op catalogue's com.microsoft dense ops (QGemm has a stand-in of its own): output =
+input[..., :K] @ [K, N], the weight's dims read as stored (transposed when its `transpose`
+attribute is set) or, packed, from its K and N attributes."""
 
 
 def stand_in(model: ModelProto) -> int:
@@ -160,13 +162,21 @@ def _dense(
     node: NodeProto, index: int, graph: GraphProto, shapes: dict[str, list[int]]
 ) -> list[NodeProto] | None:
     """A quantized or fused dense op as Cast and MatMul with a [K, N] weight."""
-    data, weight = DENSE[node.op_type]
+    entry = DENSE[node.op_type]
     attrs = {a.name: a.i for a in node.attribute if a.type == a.INT}
+    k_attr, n_attr = entry.size_attrs
+    weight = entry.weight if entry.weight is not None and not k_attr else None
+    if weight is not None and weight >= len(node.input):
+        return None
     dims = shapes.get(node.input[weight]) if weight is not None else None
+    if attrs.get("transA", 0) or entry.data is None:
+        return None
     if weight is None:
-        k, n = attrs.get("K", 0), attrs.get("N", 0)
+        k, n = attrs.get(k_attr, 0), attrs.get(n_attr, 0)
     elif dims is not None and len(dims) == 2:
-        k, n = dims
+        k, n = dims[0], dims[1]
+        if entry.transpose and attrs.get(entry.transpose, 0):
+            k, n = n, k
     else:
         return None
     if k <= 0 or n <= 0:
@@ -174,7 +184,7 @@ def _dense(
     fake = _fake_weight(graph, f"__stand_in_{index}_w", [k, n])
     cast = f"__stand_in_{index}_a"
     return [
-        make_node("Cast", [node.input[data]], [cast], to=TensorProto.FLOAT),
+        make_node("Cast", [node.input[entry.data]], [cast], to=TensorProto.FLOAT),
         make_node("MatMul", [cast, fake], [node.output[0]]),
     ]
 

@@ -11,11 +11,10 @@ from typing import Any, TypeAlias
 
 import numpy.typing as npt
 
-from analyzer.core import dtypes
+from analyzer.core import dtypes, ops
 from analyzer.core.errors import StrictModeError
 from analyzer.core.results import LayerTally, Shape, WeightRef
 from analyzer.core.symbolic import Dim, Poly
-from analyzer.count import ops
 from analyzer.count.weights import Constants, side_kind
 from analyzer.view.model import ModelView, NodeView, StoredTensor, normalize_domain
 

@@ -11,12 +11,10 @@ import re
 from collections.abc import Iterator
 
 from analyzer.core import dtypes
+from analyzer.core.ops import CATALOGUE, GENERIC, MS, counted_by
 from analyzer.core.results import LayerTally, Shape, WeightRef
 from analyzer.core.symbolic import Dim, Poly
-from analyzer.count.ops import CATALOGUE, MS
 from analyzer.count.visitors.base import Context, dims, product, register
-from analyzer.count.visitors.conv import _conv
-from analyzer.count.visitors.linear import _dense
 from analyzer.count.visitors.recurrent import recurrent_macs
 from analyzer.view.model import NodeView
 
@@ -81,28 +79,22 @@ def qattention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     yield from _packed_attention(node, ctx, weight=1, bias=2, quant=(3, 4, 6, 7))
 
 
-MHA_LIKE = {
-    "MultiHeadAttention": ({3: "bias"}, (), (4, 5, 6, 7, 8, 9)),
-    "DecoderMaskedMultiHeadAttention": ({10: "bias"}, (), (3, 4, 5, 6, 7, 8, 9)),
-    "PackedMultiHeadAttention": ({3: "bias"}, (), (4, 5, 6)),
-    "GroupQueryAttention": (
-        {11: "head_sink", 14: "q_norm_weight", 15: "k_norm_weight"},
-        (12, 13),
-        (3, 4, 5, 6, 7, 8, 9, 10, 16),
-    ),
-}
-"""Attention on projected Q, K, V: only a bias or norm weights are parameters; past KV, masks
-and the rotary caches (GroupQueryAttention's cos/sin) are other constants."""
-
-
-@register(*MHA_LIKE, domain=MS)
+@register(
+    "MultiHeadAttention",
+    "DecoderMaskedMultiHeadAttention",
+    "PackedMultiHeadAttention",
+    "GroupQueryAttention",
+    domain=MS,
+)
 def multi_head_attention(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    weights, quant, other = MHA_LIKE[node.op_type]
+    """Attention on projected Q, K, V: only a bias or norm weights are parameters; past KV,
+    masks and the rotary caches (GroupQueryAttention's cos/sin) are other constants."""
+    entry = CATALOGUE[(node.domain, node.op_type)]
     refs: list[WeightRef] = []
-    for position, role in weights.items():
+    for position, role in sorted(entry.weights.items()):
         refs += ctx.refs(node, position, role, "trainable")
-    refs += ctx.side_refs(node, quant, "quantization")
-    refs += ctx.side_refs(node, other, "other")
+    refs += ctx.side_refs(node, sorted(entry.quant), "quantization")
+    refs += ctx.side_refs(node, sorted(entry.other), "other")
     query = ctx.shape(node.input(0))
     key = ctx.shape(node.input(1)) if node.input(1) else None
     width = _query_width(node, query)
@@ -121,37 +113,6 @@ def _query_width(node: NodeView, query: Shape | None) -> Dim:
         if isinstance(width, int) and heads and kv_heads:  # packed QKV: q is heads of 2+h/kv
             width = width * heads // (heads + 2 * kv_heads)
     return width
-
-
-@register("GemmFastGelu", domain=MS)
-def gemm_fast_gelu(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, bias=2)
-
-
-@register("TransposeMatMul", "FusedMatMulActivation", "MatMulInteger16", domain=MS)
-def transposed_matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, trans_b=bool(node.attr("transB", 0)))
-
-
-@register("GemmFloat8", domain=MS)
-def gemm_float8(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    trans_b = bool(node.attr("transB", 0))
-    yield from _dense(node, ctx, a=0, b=1, trans_b=trans_b, bias=2, quant=(3, 4, 5))
-
-
-@register("QOrderedMatMul", domain=MS)
-def qordered_matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=2, bias=5, quant=(1, 3, 4, 7))
-
-
-@register("MatMulBlockQuantizedFp8Weight", domain=MS)
-def matmul_fp8_weight(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, bias=4, quant=(2, 3))
-
-
-@register("MatMulBlockQuantizedFp4Weight", domain=MS)
-def matmul_fp4_weight(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, bias=5, quant=(2, 3, 4))
 
 
 @register("MatMulBnb4", domain=MS)
@@ -194,11 +155,6 @@ def qlinear_concat(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
         yield ctx.layer(node, refs)
 
 
-@register("NhwcConv", "NhwcFusedConv", domain=MS)
-def nhwc_conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _conv(node, ctx, w=1, bias=2)
-
-
 @register("ConvTransposeWithDynamicPads", domain=MS)
 def conv_transpose_dynamic_pads(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     refs = [*ctx.refs(node, 1, "weight", "trainable"), *ctx.refs(node, 3, "bias", "trainable")]
@@ -206,12 +162,6 @@ def conv_transpose_dynamic_pads(node: NodeView, ctx: Context) -> Iterator[LayerT
     shape = ctx.const_shape(node.input(1))
     per_input: Dim = product(shape[1:]) if shape and len(shape) >= 3 else "?"
     yield ctx.layer(node, refs, Poly.product([*dims(ctx.shape(node.input(0))), per_input]))
-
-
-@register("DeformConv")
-def deform_conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    """Inputs X, W, offset, B, mask: the sampling offsets and mask are activations."""
-    yield from _conv(node, ctx, w=1, bias=3)
 
 
 EQUATION = re.compile(r"^([a-zA-Z,.\s]+)(->([a-zA-Z.\s]*))?$")
@@ -249,8 +199,8 @@ def _einsum_macs(node: NodeView, ctx: Context) -> Poly:
 
 
 def _catalogued(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    """An op described in ops.CATALOGUE: its named inputs as parameters, its quantization and
-    other inputs apart; constants in other positions follow the elementwise rule."""
+    """An op the catalogue gives the generic visitor: its named inputs as parameters, its
+    quantization and other inputs apart; constants elsewhere follow the elementwise rule."""
     described = CATALOGUE[(node.domain, node.op_type)]
     bits = int(node.attr(described.packed_bits, 4)) if described.packed_bits else 8
     refs: list[WeightRef] = []
@@ -269,5 +219,5 @@ def _catalogued(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
         yield ctx.layer(node, refs)
 
 
-for _domain, _op in CATALOGUE:
+for _domain, _op in counted_by(GENERIC):
     register(_op, domain=_domain)(_catalogued)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from analyzer.core import ops
 from analyzer.core.results import LayerNote, LayerTally, NoteKind, WeightRef
 from analyzer.core.symbolic import Poly
 from analyzer.count.visitors.base import Context, dims, product, register
 from analyzer.count.visitors.linear import bias_add
 from analyzer.view.model import NodeView
-
-MS = "com.microsoft"
-
 
 FOLDED = re.compile(r"^onnx::Conv_\d+(_quantized)?$|batch_?norm|weight_bias$", re.IGNORECASE)
 
@@ -55,21 +53,15 @@ def _conv(
     yield ctx.layer(node, refs, macs, folding_notes(refs, node))
 
 
-@register("Conv")
-@register("FusedConv", domain=MS)
 def conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _conv(node, ctx, w=1, bias=2)
+    """A conv as the catalogue describes it: weight, bias and quantization inputs."""
+    entry = ops.CATALOGUE[(node.domain, node.op_type)]
+    assert entry.weight is not None, node.op_type
+    yield from _conv(node, ctx, w=entry.weight, bias=entry.bias, quant=tuple(sorted(entry.quant)))
 
 
-@register("QLinearConv")
-@register("QLinearConv", domain=MS)  # the channels-last form
-def qlinear_conv(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _conv(node, ctx, w=3, bias=8, quant=(1, 2, 4, 5, 6, 7))
-
-
-@register("ConvInteger")
-def conv_integer(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _conv(node, ctx, w=1, bias=None, quant=(2, 3))
+for _domain, _op in ops.counted_by(ops.CONV):
+    register(_op, domain=_domain)(conv)
 
 
 @register("ConvTranspose")

@@ -10,25 +10,13 @@ size: the file holds the padded elements, and those are what is counted.
 
 from __future__ import annotations
 
+from analyzer.core.ops import LAYOUT, MS, counted_by
 from analyzer.count.visitors.base import lookup, register
 from analyzer.count.visitors.norm import rms_norm
 
-NCHWC = "com.microsoft.nchwc"
-NHWC = "com.ms.internal.nhwc"
-SAME_AS_STANDARD = {
-    NCHWC: ("Conv",),
-    NHWC: (
-        "BatchNormalization", "Conv", "ConvTranspose", "InstanceNormalization", "QLinearConv",
-    ),
-}  # fmt: skip
-"""Layout ops with weights, by domain: they reuse the onnx (or com.microsoft) handler."""
-
 register("SimplifiedLayerNormalization")(rms_norm)  # onnxruntime registers it in ai.onnx too
 
-for _domain, _ops in SAME_AS_STANDARD.items():
-    for _op in _ops:
-        _handler = lookup("", _op) or lookup("com.microsoft", _op)
-        assert _handler is not None, _op
-        register(_op, domain=_domain)(_handler)
-
-__all__ = ["NCHWC", "NHWC", "SAME_AS_STANDARD"]
+for _domain, _op in counted_by(LAYOUT):
+    _handler = lookup("", _op) or lookup(MS, _op)
+    assert _handler is not None, _op
+    register(_op, domain=_domain)(_handler)

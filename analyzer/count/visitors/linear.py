@@ -5,74 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from analyzer.core import ops
 from analyzer.core.results import LayerTally, WeightRef
 from analyzer.core.symbolic import Poly
 from analyzer.count.visitors.base import Context, dims, register
 from analyzer.view.model import NodeView
 
-MS = "com.microsoft"
-MATMUL_LIKE = frozenset({("", "MatMul"), (MS, "FusedMatMul")})
-
-
-CONV_LIKE = frozenset({("", "Conv"), ("", "ConvTranspose")})
-
-
-def _per_channel(ctx: Context, conv: NodeView, bias: str) -> bool:
-    """A bias for a bias-less conv: one value per output channel, broadcast on axis 1."""
-    weight, shape = ctx.const_shape(conv.input(1)), ctx.const_shape(bias)
-    if weight is None or shape is None or len(weight) < 3:
-        return False
-    channels = weight[0] if conv.op_type == "Conv" else weight[1] * int(conv.attr("group", 1))
-    squeezed = [d for d in shape if d != 1]
-    return squeezed == [channels] and len(shape) >= 2 and shape[-len(weight) + 1] == channels
-
 
 def bias_add(node: NodeView, ctx: Context) -> NodeView | None:
-    """The Add that only adds a constant bias to this MatMul's (or bias-less conv's) output.
-
-    paddle2onnx writes every conv bias this way; torch writes MatMul + Add for 3-D inputs.
-    """
-    key = (node.domain, node.op_type)
-    if not _may_take_bias(node, ctx, key):
-        return None
-    add = _sole_add_user(node, ctx)
-    if add is None:
-        return None
-    other = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
-    if other == node.outputs[0] or not ctx.is_const(other):
-        return None
-    if key in CONV_LIKE and not _per_channel(ctx, node, other):
-        return None
-    return add
-
-
-def _may_take_bias(node: NodeView, ctx: Context, key: tuple[str, str]) -> bool:
-    """A MatMul with a constant operand, or a bias-less conv with a constant weight."""
-    if not node.outputs or key not in MATMUL_LIKE | CONV_LIKE:
-        return False
-    if key in CONV_LIKE and (node.input(2) or not ctx.is_const(node.input(1))):
-        return False
-    return ctx.is_const(node.input(1)) or ctx.is_const(node.input(0))
-
-
-def _sole_add_user(node: NodeView, ctx: Context) -> NodeView | None:
-    """The plain two-input Add that is the only reader of the node's (non-output) output."""
-    users = ctx.view.consumers.get(node.outputs[0], ())
-    if len(users) != 1 or node.outputs[0] in ctx.view.graph_outputs:
-        return None
-    add = ctx.view.nodes[users[0]]
-    if add.op_type != "Add" or add.domain != "" or len(add.inputs) != 2:
-        return None
-    return add
+    """The Add that only adds a constant bias to this MatMul's (or bias-less conv's) output
+    (paired once for the model: `count.biasadd`)."""
+    return ctx.consts.bias_adds.of(ctx.view, node)
 
 
 def absorbed_bias(add: NodeView, ctx: Context) -> bool:
     """True when `add` is the bias of a MatMul or conv, so that layer's row holds it."""
-    for name in add.inputs:
-        index = ctx.view.producer.get(name)
-        if index is not None and bias_add(ctx.view.nodes[index], ctx) is add:
-            return True
-    return False
+    return ctx.consts.bias_adds.is_absorbed(add)
 
 
 def _contraction(ctx: Context, node: NodeView, weight_pos: int, trans: bool) -> int | None:
@@ -122,49 +70,27 @@ def _dense(
     yield ctx.layer(node, refs, _macs(ctx, node, k), notes)
 
 
-@register("Gemm")
-@register("FusedGemm", domain=MS)
-def gemm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, trans_b=bool(node.attr("transB", 0)), bias=2)
+def dense(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
+    """A dense op as the catalogue describes it: data, weight, bias, quantization inputs."""
+    entry = ops.CATALOGUE[(node.domain, node.op_type)]
+    assert entry.data is not None and entry.weight is not None, node.op_type
+    trans_b = bool(node.attr(entry.transpose, 0)) if entry.transpose else False
+    yield from _dense(
+        node,
+        ctx,
+        a=entry.data,
+        b=entry.weight,
+        trans_b=trans_b,
+        bias=entry.bias,
+        quant=tuple(sorted(entry.quant)),
+    )
 
 
-@register("MatMul")
-def matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1)
+for _domain, _op in ops.counted_by(ops.DENSE):
+    register(_op, domain=_domain)(dense)
 
 
-@register("FusedMatMul", domain=MS)
-def fused_matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, trans_b=bool(node.attr("transB", 0)))
-
-
-@register("QLinearMatMul")
-def qlinear_matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=3, quant=(1, 2, 4, 5, 6, 7))
-
-
-@register("MatMulInteger")
-def matmul_integer(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, quant=(2, 3))
-
-
-@register("DynamicQuantizeMatMul", domain=MS)
-def dynamic_quantize_matmul(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, bias=4, quant=(2, 3))
-
-
-@register("MatMulIntegerToFloat", domain=MS)
-def matmul_integer_to_float(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    yield from _dense(node, ctx, a=0, b=1, bias=6, quant=(2, 3, 4, 5))
-
-
-@register("QGemm", domain=MS)
-def qgemm(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    trans_b = bool(node.attr("transB", 0))
-    yield from _dense(node, ctx, a=0, b=3, trans_b=trans_b, bias=6, quant=(1, 2, 4, 5, 7, 8))
-
-
-@register("MatMulNBits", domain=MS)
+@register("MatMulNBits", domain=ops.MS)
 def matmul_nbits(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     """B packs K x N weights into bytes: params are K x N (attributes), bytes what is stored."""
     k, n = int(node.attr("K", 0)), int(node.attr("N", 0))

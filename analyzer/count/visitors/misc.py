@@ -21,12 +21,6 @@ MS = "com.microsoft"
 ELEMENTWISE = ("Add", "Mul", "Sum", "Mean", "Where", "Concat", "Expand", "Tile", "Pad")
 BROADCASTS = ("Expand", "Tile")
 """Ops whose constant operand is the data itself, repeated: what the result feeds decides."""
-NOT_LEARNED = (
-    "Sub", "Div", "Pow", "Max", "Min", "Mod", "Equal", "Greater", "Less", "GreaterOrEqual",
-    "LessOrEqual", "And", "Or", "Xor", "BitShift", "Clip",
-)  # fmt: skip
-"""Constants subtracted, divided by, compared with or clipped to are normalisation statistics,
-pooling divisors or thresholds (torch buffers, not parameters): other constants."""
 
 
 @register("Gather")
@@ -84,11 +78,6 @@ def _added_to_activations(value: str, ctx: Context) -> bool:
 def prelu(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
     """The slope is learned even when it is a single value (torch's PReLU() default)."""
     yield ctx.layer(node, ctx.refs(node, 1, "slope", "trainable"))
-
-
-@register(*NOT_LEARNED)
-def not_learned(node: NodeView, ctx: Context) -> Iterator[LayerTally]:
-    return iter(())
 
 
 @register(*ELEMENTWISE)
