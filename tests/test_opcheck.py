@@ -65,3 +65,18 @@ def test_a_forged_opset_version_does_not_crash_inference(tmp_path) -> None:
     onnx.save(model, path)
     report = analyze(path)
     assert not [w for w in report.warnings if "crashed" in w or "not an ONNX operator" in w]
+
+
+def test_a_real_tf2onnx_export_with_erfc_is_warned_about_and_onnxruntime_agrees() -> None:
+    """tf2onnx 1.17 on a Keras Dense(16, exact GELU) writes an Erfc node; onnxruntime (the
+    independent judge) refuses the file, and the report says why before anyone deploys it."""
+    import onnxruntime  # noqa: PLC0415
+
+    path = Path(__file__).parent.parent / "sample_models/exported/refused/keras_gelu_erfc.onnx"
+    with pytest.raises(Exception, match="Erfc"):
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    report = analyze(path)
+    (warning,) = [w for w in report.warnings if "not an ONNX operator" in w]
+    assert warning.startswith("ai.onnx::Erfc (")
+    # the count is still right: Keras's 8 * 16 + 16 + 16 * 2 + 2 = 178
+    assert report.totals.params == 8 * 16 + 16 + 16 * 2 + 2

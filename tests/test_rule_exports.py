@@ -195,3 +195,27 @@ def test_quantized_convs_save_what_the_float_convs_save(form: str, op: str) -> N
     # 8x8 output positions after the stride-2 stem and down conv, 16x16 before: MACs per sample
     macs = [f.detail.conv_macs for f in report.findings if f.code == "ONX102"]
     assert macs == [Poly.of(256 * 9_216), Poly.of(256 * 9_216), Poly.of(64 * 13_824)]
+
+
+def test_keras_separable_cnn_flags_only_its_full_conv() -> None:
+    """tf2onnx export (export_keras.py): stem 3 -> 32 (too few input channels), DepthwiseConv2D
+    (already depthwise), SeparableConv2D (depthwise + 1x1), then a full 3x3 64 -> 64 conv."""
+    report = analyze(EXPORTED / "keras_separable_cnn.onnx", strict=True)
+    # Keras's count: stem 3*9*32+32 = 896, dw 9*32+32 = 320, sep 9*32 + 32*64 + 64 = 2,400,
+    # full 9*64*64+64 = 36,928, fc 64*10+10 = 650
+    assert report.totals.params == 896 + 320 + 2_400 + 36_928 + 650 == 41_194
+    (onx102,) = [f for f in report.findings if f.code == "ONX102"]
+    assert "full" in onx102.node
+    assert onx102.params_saved == saved(64, 64) == 36_864 - 4_672
+    assert {f.code for f in report.findings} == {"ONX102"}  # fc is 1.6%: no ONX104
+
+
+def test_keras_mha_block_counts_every_projection_bias() -> None:
+    """tf2onnx writes MultiHeadAttention as MatMul + Add per projection and LayerNorm op by op;
+    with every weight non-zero and distinct the file holds exactly Keras's count."""
+    report = analyze(EXPORTED / "keras_mha_block.onnx", strict=True)
+    # q, k, v: 32*2*16 + 2*16 each; output 2*16*32 + 32; two LayerNorms 2*32 each;
+    # up 32*64+64, down 64*32+32, fc 32*2+2
+    expected = 3 * (1_024 + 32) + (1_024 + 32) + 2 * 64 + 2_112 + 2_080 + 66
+    assert report.totals.params == expected == 8_610
+    assert report.findings == ()

@@ -89,6 +89,34 @@ def lstm_gru() -> keras.Model:
     return keras.Model(inp, out, name="keras_lstm_gru")
 
 
+def separable_cnn() -> keras.Model:
+    # MobileNet-like pieces: a full stem conv on RGB, a depthwise conv, a separable conv, then
+    # one full 3x3 conv 64 -> 64 (the only conv ONX102 should flag), GAP, Dense
+    inp = keras.Input((16, 16, 3), name="input")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="stem")(inp)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = keras.layers.SeparableConv2D(64, 3, padding="same", name="sep")(x)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="full")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(10, name="fc")(x)
+    return keras.Model(inp, out, name="keras_separable_cnn")
+
+
+def mha_block() -> keras.Model:
+    # one transformer encoder block: MultiHeadAttention, residual + LayerNorm, GELU MLP
+    inp = keras.Input((8, 32), name="input")
+    a = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16, name="mha")(inp, inp)
+    x = keras.layers.LayerNormalization(name="ln1")(inp + a)
+    f = keras.layers.Dense(64, name="up")(x)
+    # tanh GELU: the exact one becomes tf.math.erfc, which tf2onnx writes as an op ONNX lacks
+    f = keras.layers.Activation(lambda t: keras.activations.gelu(t, approximate=True))(f)
+    f = keras.layers.Dense(32, name="down")(f)
+    x = keras.layers.LayerNormalization(name="ln2")(x + f)
+    x = keras.layers.GlobalAveragePooling1D(name="gap")(x)
+    out = keras.layers.Dense(2, name="fc")(x)
+    return keras.Model(inp, out, name="keras_mha_block")
+
+
 SAMPLES = [
     dict(name="keras_conv_flatten_dense", build=conv_flatten_dense, shape=(28, 28, 1),
          flagged=[("fc1", {"C": 16, "H": 5, "W": 5, "units": 32, "layout": "NHWC"})],
@@ -104,6 +132,13 @@ SAMPLES = [
                "Unsqueeze -> Conv -> Squeeze."),
     dict(name="keras_lstm_gru", build=lstm_gru, shape=(12, 8), flagged=[],
          notes="Keras LSTM(24, return_sequences) -> GRU(16) -> Dense(4) on [N, 12, 8] sequences; NOT flagged."),
+    dict(name="keras_separable_cnn", build=separable_cnn, shape=(16, 16, 3), flagged=[], all_weights=True,
+         notes="Keras Conv2D(32, 3) -> DepthwiseConv2D(3) -> SeparableConv2D(64, 3) -> Conv2D(64, 3) -> GAP -> "
+               "Dense(10) on 16x16 RGB; no dense layer on a spatial input. Only 'full' (3x3, 64 -> 64, group 1) "
+               "is a depthwise-separable candidate: the stem has 3 input channels, dw and sep already are."),
+    dict(name="keras_mha_block", build=mha_block, shape=(8, 32), flagged=[], all_weights=True,
+         notes="Keras MultiHeadAttention(2 heads, key_dim 16) + LayerNorm + Dense(64, GELU) -> Dense(32) + "
+               "LayerNorm -> GlobalAveragePooling1D -> Dense(2) on [N, 8, 32]."),
 ]
 
 
@@ -168,6 +203,14 @@ def export(sample: dict) -> dict:
         for b in (getattr(layer, "bias", None), getattr(getattr(layer, "cell", None), "bias", None)):
             if b is not None:
                 b.assign(rng.uniform(-0.1, 0.1, tuple(b.shape)).astype("float32"))
+    if sample.get("all_weights"):
+        # Sub-layer biases (MultiHeadAttention's query/key/value) and LayerNorm's ones/zeros
+        # are beyond the loop above: tf2onnx drops zero biases and merges equal constants, so
+        # give every weight seeded values of its own (variances positive)
+        rng = np.random.default_rng(4)
+        for w in model.weights:
+            values = rng.uniform(-0.5, 0.5, tuple(w.shape)).astype("float32")
+            w.assign(np.abs(values) + 0.5 if "variance" in w.path else values)
     counts = keras_counts(model)
 
     spec = (tf.TensorSpec((None,) + sample["shape"], tf.float32, name="input"),)
@@ -238,9 +281,48 @@ EXTRA_NOTES = {
 }
 
 
+def export_refused() -> None:
+    """refused/keras_gelu_erfc.onnx: Dense(16, exact GELU) -> Dense(2). tf2onnx meets
+    tf.math.erfc, has no conversion for it and writes an `Erfc` node in the ai.onnx domain,
+    which no runtime loads. Kept out of the manifest (nothing can run it); its counts JSON
+    records Keras's count and onnxruntime's refusal."""
+    seed_all(0)
+    inp = keras.Input((8,), name="input")
+    x = keras.layers.Dense(16, activation="gelu", name="up")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2, name="fc")(x), name="keras_gelu_erfc")
+    rng = np.random.default_rng(3)
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.uniform(-0.1, 0.1, tuple(layer.bias.shape)).astype("float32"))
+    spec = (tf.TensorSpec((None, 8), tf.float32, name="input"),)
+
+    @tf.function(input_signature=spec)
+    def fn(x):
+        return {"output": model(x, training=False)}
+
+    model_proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=OPSET)
+    canonicalize_helper_names(model_proto)
+    os.makedirs(out_path("refused"), exist_ok=True)
+    path = out_path(os.path.join("refused", "keras_gelu_erfc.onnx"))
+    onnx.save(model_proto, path)
+    res = verify(path, shapes={"input": [2, 8]})
+    write_json(out_path(os.path.join("refused", "keras_gelu_erfc.counts.json")), dict(
+        framework=f"tensorflow {tf.__version__} / keras {keras.__version__}",
+        exporter=f"tf2onnx {tf2onnx.__version__} (convert.from_function)",
+        params=int(model.count_params()), onnxruntime=res["onnxruntime"],
+        erfc_nodes=[n.name for n in model_proto.graph.node if n.op_type == "Erfc"],
+    ))
+    print(f"refused/keras_gelu_erfc.onnx: onnxruntime {res['onnxruntime'][:80]}")
+
+
 def main() -> int:
     print(f"tensorflow {tf.__version__} keras {keras.__version__} tf2onnx {tf2onnx.__version__}")
+    only = set(sys.argv[1:])  # names to export (all when none): re-exports stay byte-stable
+    if not only or "keras_gelu_erfc" in only:
+        export_refused()
     for s in SAMPLES:
+        if only and s["name"] not in only:
+            continue
         try:
             r = export(s)
             print(f"OK   {r['file']}: checker={r['verify']['checker']} ort={r['verify']['onnxruntime']}")
