@@ -50,3 +50,14 @@ def test_attention_scores_are_a_formula_in_the_input_dims(audit) -> None:
     (layer,) = [layer for layer in audit(_attention_split()).layers if layer.op_type == "MatMul"]
     assert layer.output_shapes[0] == ("b", 4, "t", "t")
     assert "unk" not in str(layer.macs)
+
+
+def test_range_lengths() -> None:
+    from analyzer.view.shapefold import _range_length
+
+    # numpy.arange agrees: len(range(0, 10, 3)) = 4, len(range(5, 1, -2)) = 2, empty when past
+    assert _range_length(0, 10, 3) == len(range(0, 10, 3)) == 4
+    assert _range_length(5, 1, -2) == len(range(5, 1, -2)) == 2
+    assert _range_length(3, 1, 1) == 0
+    assert _range_length(0, "seq", 1) == "seq"  # position ids: Range(0, Shape(x)[1], 1)
+    assert _range_length(1, "seq", 1) is None and _range_length(0, "seq", 2) is None

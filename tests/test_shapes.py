@@ -137,3 +137,34 @@ def test_a_constant_expression_inside_a_subgraph_propagates() -> None:
         onnx.helper.make_tensor("v", onnx.TensorProto.FLOAT, [2], [3, 4])
     )
     assert shapes._propagates(model)
+
+
+@pytest.mark.parametrize(
+    ("declared", "macs"),
+    [("Reluy_dim_0", "32·N"), ("batch_dim_0", "32·batch_dim_0")],
+)
+def test_exporter_made_dim_names_give_way_to_inferred_ones(tmp_path, declared, macs) -> None:
+    """TorchScript names a dim it could not name `<Op><value>_dim_<k>`; onnx keeps a declared
+    name over its own, so such names are cleared and inference names the dim (`N`). A name
+    someone chose (`batch_dim_0`: no producer prefix) stays."""
+    from onnx import TensorProto, helper
+
+    from analyzer import analyze
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["y"], "relu"),
+        helper.make_node("MatMul", ["y", "w"], ["out"], "mm"),
+    ]
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 4], [0.5] * 32)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["MatMulout_dim_0", 4])],
+        [w],
+        value_info=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [declared, 8])],
+    )
+    path = tmp_path / "m.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    layers = {layer.name: layer for layer in analyze(path).layers}
+    assert str(layers["mm"].macs) == macs  # 8 * 4 per row

@@ -171,14 +171,54 @@ def _target(node: NodeProto, wanted: Vector, input_dims: Vector | None) -> list[
     return out if out.count(-1) <= 1 else None
 
 
+def _range_length(start: Dim, limit: Dim, delta: Dim) -> Dim:
+    """Elements of Range(start, limit, delta): exact for numbers, `limit` itself for the
+    position ids exporters write as Range(0, Shape(x)[1], 1)."""
+    if isinstance(start, int) and isinstance(limit, int) and isinstance(delta, int) and delta:
+        return max(0, -((start - limit) // delta))
+    return limit if start == 0 and delta == 1 and isinstance(limit, str) else None
+
+
+def _declare_range(
+    graph: GraphProto, inferred: GraphProto, node: NodeProto, folder: _Folder
+) -> int:
+    """Declare the length of a Range whose output onnx left unknown (onnx keeps a declared
+    dim where its own inference has none, so the name reaches the layers downstream)."""
+    parts = [folder.get(name) for name in node.input[:3]]
+    if len(parts) < 3 or not node.output or any(p is None or len(p[0]) != 1 for p in parts):
+        return 0
+    start, limit, delta = (p[0][0] for p in parts if p is not None)
+    length = _range_length(start, limit, delta)
+    if length is None:
+        return 0
+    out = node.output[0]
+    elem = next((v.type.tensor_type.elem_type for v in inferred.value_info if v.name == out), 0)
+    declared = next((v for v in graph.value_info if v.name == out), None) or graph.value_info.add()
+    declared.name = out
+    kind = declared.type.tensor_type
+    kind.elem_type = elem or TensorProto.INT64
+    kind.shape.ClearField("dim")
+    dim = kind.shape.dim.add()
+    if isinstance(length, int):
+        dim.dim_value = length
+    else:
+        dim.dim_param = length
+    return 1
+
+
 def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
     """Give Reshapes whose output `inferred` left partly unknown a constant target computed
-    from shapes, in place; returns how many were rewritten."""
+    from shapes, and declare the length of such Ranges, in place; returns how many."""
     dims = _dims(inferred.graph)
     folder = _Folder(model.graph, dims)
     rewritten = 0
     for index, node in enumerate(model.graph.node):
         folder.visit(node)
+        if node.op_type == "Range" and None in dims.get(
+            node.output[0] if node.output else "", (None,)
+        ):
+            rewritten += _declare_range(model.graph, inferred.graph, node, folder)
+            continue
         if node.op_type != "Reshape" or len(node.input) < 2 or not node.output:
             continue
         now = dims.get(node.output[0])

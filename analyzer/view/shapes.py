@@ -20,6 +20,7 @@ from analyzer.core.sandbox import Child, Message, run_here, spawn
 from analyzer.core.sandbox import enabled as sandbox_enabled
 from analyzer.view import engine as engines
 from analyzer.view.engine import Engine
+from analyzer.view.gendims import clear_generated_dims
 from analyzer.view.opcheck import unknown_op_warnings
 from analyzer.view.shapefold import fold_reshapes
 from analyzer.view.shapetable import ShapeTable, shape_table
@@ -305,6 +306,7 @@ class Inference:
     def __init__(self, model: ModelProto, sandbox: bool | None = None) -> None:
         self.warnings = import_missing_domains(model)
         self.warnings += defuse_declared_shapes(model) + clear_negative_dims(model)
+        clear_generated_dims(model)
         self.child: Child | None = None
         self.done: Answer | None = None
         if not sandbox_enabled(sandbox):  # in this process, on a copy: stand_in edits it
