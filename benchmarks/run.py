@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="generated models")
     parser.add_argument("--only", nargs="+", metavar="MODEL", help="model names (no .onnx)")
-    parser.add_argument("--tools", nargs="+", choices=ALL_TOOLS, default=ALL_TOOLS)
+    parser.add_argument(
+        "--tools", nargs="+", choices=ALL_TOOLS, help="default: all (the before one with --before)"
+    )
     parser.add_argument("-n", "--repeat", type=int, default=3, help="runs per cell (median)")
     parser.add_argument(
         "--timeout", type=float, default=120, help="seconds per run before it is killed"
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "--before", type=Path, help="a checkout of an earlier version: tool onnx-audit-before"
     )
     args = parser.parse_args(argv)
+    if args.tools is None:
+        args.tools = [t for t in ALL_TOOLS if args.before or t != "onnx-audit-before"]
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
