@@ -44,7 +44,10 @@ def render(headers: list[str], rows: list[list[str]]) -> str:
 def count_note(tool: str, cell: Cell, info: dict[str, object]) -> str:
     """'' when the tool's count is the model's (MODEL.json), else the count it gave."""
     expected = info.get("params" if tool.startswith(SUBJECT) else "initializer_elements")
-    return "" if cell.found in (None, expected) else f" (count {cell.found:,}!)"
+    if cell.found in (None, expected):
+        return ""
+    found = f"{cell.found:,}" if isinstance(cell.found, int) else str(cell.found)
+    return f" (count {found}!)"
 
 
 def failure_text(cell: Cell, limit: int = 40) -> str:
@@ -140,7 +143,8 @@ def markdown(cells: dict[tuple[str, str], Cell], meta: dict, tools: list[str], r
         for tool in tools:
             cell = cells[name, tool]
             if cell.failure or not cell.walls:
-                row.append(failure_text(cell, 60))
+                done = f" after {len(cell.walls)} runs" if cell.walls else ""
+                row.append(failure_text(cell, 60) + done)
                 continue
             wall, rss = statistics.median(cell.walls), statistics.median(cell.rss)
             row.append(f"{wall:.2f} / {mb(rss)}{count_note(tool, cell, info)}")

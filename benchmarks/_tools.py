@@ -97,7 +97,7 @@ def onnx_tool(path: Path) -> dict[str, object]:
 
 
 def onnx_opcounter(path: Path) -> dict[str, object]:
-    """What onnx-opcounter's README and its `onnx_opcounter MODEL` CLI run: onnx.load (external
+    """What onnx-opcounter's `onnx_opcounter MODEL` CLI runs: onnx.load (external
     data included) and `calculate_params`, which turns every initializer into a numpy array."""
     import onnx
     from onnx_opcounter import calculate_params
