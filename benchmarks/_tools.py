@@ -76,7 +76,9 @@ def skeleton(path: Path) -> dict[str, object]:
 
 
 def onnx_tool(path: Path) -> dict[str, object]:
-    """onnx-tool's model_profile (shape inference + MACs + params), its table discarded."""
+    """onnx-tool's `model_profile` (load, shape inference with the JSON's example inputs, MACs
+    and params per node, the table), its steps written out so its own total is kept: `g.params`
+    is what the table's last line prints. It loads external data, as onnx.load does."""
     import numpy as np
     import onnx_tool
 
@@ -86,8 +88,46 @@ def onnx_tool(path: Path) -> dict[str, object]:
         for name, spec in meta.get("example_inputs", {}).items()
     }
     with contextlib.redirect_stdout(io.StringIO()):
-        onnx_tool.model_profile(str(path), dynamic_shapes=shapes or None)
-    return {}
+        graph = onnx_tool.loadmodel(str(path), {"verbose": False}).graph
+        graph.graph_reorder_nodes()
+        graph.shape_infer(shapes or None)
+        graph.profile(exclude_ops=onnx_tool.NoMacsOps)
+        graph.print_node_map(None, exclude_ops=onnx_tool.NoMacsOps)
+    return {"params": int(graph.params)}
+
+
+def onnx_opcounter(path: Path) -> dict[str, object]:
+    """What onnx-opcounter's `onnx_opcounter MODEL` CLI runs: onnx.load (external
+    data included) and `calculate_params`, which turns every initializer into a numpy array."""
+    import onnx
+    from onnx_opcounter import calculate_params
+
+    return {"params": int(calculate_params(onnx.load(str(path))))}
+
+
+def polygraphy(path: Path) -> dict[str, object]:
+    """`polygraphy inspect model MODEL --show layers` as a library call: its loader (external
+    data loaded, its default) and the text it prints. Polygraphy gives no parameter total; a
+    user adds up the initializer shapes that text lists, taken here from the same model."""
+    from polygraphy.backend.onnx import onnx_from_path
+    from polygraphy.backend.onnx.util import str_from_onnx
+    from polygraphy.logger import G_LOGGER
+
+    G_LOGGER.module_severity = G_LOGGER.WARNING
+    model = onnx_from_path(str(path))
+    text = str_from_onnx(model, show_layers=True)
+    params = sum(math.prod(t.dims) for t in model.graph.initializer)
+    return {"params": params, "text_bytes": len(text)}
+
+
+def onnx_ir(path: Path) -> dict[str, object]:
+    """onnx-ir's `load` (onnx.load without external data, then its own IR; external tensors are
+    memory-mapped only when read) and the sum of the initializers' sizes."""
+    import onnx_ir as ir
+
+    model = ir.load(path)
+    values = model.graph.initializers.values()
+    return {"params": sum(v.const_value.size for v in values if v.const_value is not None)}
 
 
 TOOLS = {
@@ -96,6 +136,9 @@ TOOLS = {
     "floor": floor,
     "skeleton": skeleton,
     "onnx-tool": onnx_tool,
+    "onnx-opcounter": onnx_opcounter,
+    "polygraphy": polygraphy,
+    "onnx-ir": onnx_ir,
 }
 
 

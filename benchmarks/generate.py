@@ -172,7 +172,7 @@ def llama(
 
     def dim(x: str, axis: int) -> str:  # Shape -> Gather -> Unsqueeze, as torch writes size()
         size = b.one("Gather", [b.one("Shape", [x]), c(axis)], axis=0)
-        return b.one("Unsqueeze", [size, c(0)])
+        return b.one("Unsqueeze", [size, c([0])])  # axes 1-D, as the spec and torch have it
 
     def rms_norm(x: str, name: str) -> str:
         weight = b.weight(f"{name}.weight", [d])
@@ -201,8 +201,8 @@ def llama(
     def causal_mask(x: str) -> str:
         seq = b.one("Squeeze", [dim(x, 1), c([0])])
         steps = b.one("Range", [c(0), seq, c(1)])
-        rows = b.one("Unsqueeze", [steps, c(1)])
-        cols = b.one("Unsqueeze", [steps, c(0)])
+        rows = b.one("Unsqueeze", [steps, c([1])])
+        cols = b.one("Unsqueeze", [steps, c([0])])
         above = b.one("Greater", [cols, rows])
         zero, low = c(0.0, dtype=np.float32), c(-1e9, dtype=np.float32)
         mask = b.one("Where", [above, low, zero])

@@ -1,10 +1,13 @@
-"""Time onnx-audit against onnx.load, onnx shape inference, onnx-tool and read_skeleton.
+"""Time onnx-audit against onnx.load, onnx shape inference and the peer tools (onnx-tool,
+onnx-opcounter, polygraphy, onnx-ir: their own venv, made by peers.sh).
 
 Every measurement is a fresh child process (imports included, as a user runs it): wall time
-from the parent, peak RSS from that child's own rusage (os.wait4). Tools run interleaved,
-round-robin over models and tools, N times; the table shows medians and ratios to onnx.load.
+from the parent, peak RSS from /usr/bin/time. Tools run interleaved, round-robin over models
+and tools, N times; the tables show medians, ratios to onnx.load, and every tool's time over
+onnx-audit's per round.
 
     python benchmarks/generate.py          # once: writes the models to ~/.cache/onnx-audit-bench
+    bash benchmarks/peers.sh               # once: the peers' venv, /work/venv-bench
     python benchmarks/run.py -n 3          # every model and tool
     python benchmarks/run.py --only gpt2-small vgg16 --tools onnx-audit skeleton onnx.load
 """
@@ -22,15 +25,21 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabulate import tabulate  # a dependency of onnx-audit itself
+from _tables import Cell, markdown, mb, medians_table, ratios_table, render
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_PY = Path(__file__).resolve().parent / "_tools.py"
 DEFAULT_MODELS = Path.home() / ".cache" / "onnx-audit-bench"
 DEFAULT_BENCH_PY = Path("/work/venv-bench/bin/python")
+# Peer tool -> the module it imports: each runs under --bench-python, never the project's venv.
+PEER_MODULES = {
+    "onnx-opcounter": "onnx_opcounter",
+    "polygraphy": "polygraphy",
+    "onnx-ir": "onnx_ir",
+    "onnx-tool": "onnx_tool",
+}
 ALL_TOOLS = [
     "onnx-audit",
     "onnx-audit-before",
@@ -38,25 +47,14 @@ ALL_TOOLS = [
     "floor",
     "onnx.load",
     "onnx.infer",
-    "onnx-tool",
+    *PEER_MODULES,
 ]
-BASELINE = "onnx.load"
 TIME = shutil.which("time", path="/usr/bin:/bin")
 IMPORT_ROWS = {
     "python -c pass": ["-c", "pass"],
     "python -c 'import onnx'": ["-c", "import onnx"],
     "onnx-audit --version": ["-m", "analyzer", "--version"],
 }
-
-
-@dataclass
-class Cell:
-    """Every run of one tool on one model."""
-
-    walls: list[float] = field(default_factory=list)
-    rss: list[int] = field(default_factory=list)
-    failure: str = ""
-    found: object = None
 
 
 def measure(
@@ -98,14 +96,15 @@ def measure(
         out.seek(0)
         err.seek(0)
         lines = err.read().decode(errors="replace").strip().splitlines() or [f"exit {code}"]
-        problem = "timeout" if code and wall >= timeout else lines[-1][:120]
+        problem = f"killed at {timeout:.0f} s (timeout)" if code and wall >= timeout else ""
+        problem = problem or lines[-1][:120]
         return wall, rss, code, out.read().decode(errors="replace"), problem
 
 
 def command(tool: str, model: Path, python: str, bench_python: str) -> list[str]:
     if tool in ("onnx-audit", "onnx-audit-before"):
         return [python, "-m", "analyzer", str(model), "--format", "json"]
-    return [bench_python if tool == "onnx-tool" else python, str(TOOLS_PY), tool, str(model)]
+    return [bench_python if tool in PEER_MODULES else python, str(TOOLS_PY), tool, str(model)]
 
 
 def found_params(tool: str, text: str) -> object:
@@ -127,35 +126,39 @@ def available(python: str, bench_python: str, env: dict[str, str]) -> dict[str, 
     )
     if probe.returncode != 0:
         missing["onnx-audit"] = "analyzer CLI not importable"
-    if not Path(bench_python).exists():
-        missing["onnx-tool"] = f"no {bench_python}"
-    elif subprocess.run([bench_python, "-c", "import onnx_tool"], check=False).returncode:
-        missing["onnx-tool"] = "onnx-tool not installed"
+    for tool, module in PEER_MODULES.items():
+        if not Path(bench_python).exists():
+            missing[tool] = f"no {bench_python}: run benchmarks/peers.sh"
+        elif subprocess.run(
+            [bench_python, "-c", f"import {module}"], capture_output=True, check=False
+        ).returncode:
+            missing[tool] = f"{tool} not importable in {bench_python}"
     return missing
-
-
-def fmt_mb(value: float) -> str:
-    return f"{value / 2**20:,.0f}"
-
-
-def render(headers: list[str], rows: list[list[str]]) -> str:
-    return tabulate(rows, headers=headers, stralign="right", disable_numparse=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="generated models")
     parser.add_argument("--only", nargs="+", metavar="MODEL", help="model names (no .onnx)")
-    parser.add_argument("--tools", nargs="+", choices=ALL_TOOLS, default=ALL_TOOLS)
+    parser.add_argument(
+        "--tools", nargs="+", choices=ALL_TOOLS, help="default: all (the before one with --before)"
+    )
     parser.add_argument("-n", "--repeat", type=int, default=3, help="runs per cell (median)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="seconds per run before it is killed"
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter with onnx")
-    parser.add_argument("--bench-python", default=str(DEFAULT_BENCH_PY), help="with onnx-tool")
+    parser.add_argument(
+        "--bench-python", default=str(DEFAULT_BENCH_PY), help="the peers' venv (peers.sh)"
+    )
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument("--markdown", type=Path, help="also write the issue-17 table here")
     parser.add_argument(
         "--before", type=Path, help="a checkout of an earlier version: tool onnx-audit-before"
     )
     args = parser.parse_args(argv)
+    if args.tools is None:
+        args.tools = [t for t in ALL_TOOLS if args.before or t != "onnx-audit-before"]
 
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -185,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     if "onnx-audit" in missing:
         imports.pop("onnx-audit --version")
 
+    loads: list[float] = []
     for rep in range(args.repeat):
+        loads.append(os.getloadavg()[0])
+        print(f"round {rep + 1}/{args.repeat}: load average {loads[-1]:.2f}", flush=True)
         for row, extra in IMPORT_ROWS.items():
             if row in imports:
                 wall, rss, *_ = measure([args.python, *extra], env, args.timeout)
@@ -202,58 +208,52 @@ def main(argv: list[str] | None = None) -> int:
                 wall, rss, code, text, problem = measure(cmd, tool_env, args.timeout)
                 if code != 0 and not (code == 1 and tool.startswith("onnx-audit")):  # 1: policy
                     cell.failure = problem
-                    print(f"[{rep + 1}/{args.repeat}] {name:22} {tool:11} FAILED: {problem}")
+                    print(f"[{rep + 1}/{args.repeat}] {name:22} {tool:14} FAILED: {problem}")
                     continue
                 cell.walls.append(wall)
                 cell.rss.append(rss)
+                cell.rounds.append(rep)
                 cell.found = found_params(tool, text)
                 print(
-                    f"[{rep + 1}/{args.repeat}] {name:22} {tool:11} {wall:8.2f} s "
-                    f"{fmt_mb(rss):>7} MB",
+                    f"[{rep + 1}/{args.repeat}] {name:22} {tool:14} {wall:8.2f} s {mb(rss):>7} MB",
                     flush=True,
                 )
+    loads.append(os.getloadavg()[0])
 
-    headers = ["model", "size GB", "tool", "wall s", "peak RSS MB", "time/load", "RSS/load"]
-    rows: list[list[str]] = []
-    for name, info in meta.items():
-        size = (int(info["file_bytes"]) + int(info.get("external_data_bytes", 0))) / 1e9
-        base = cells.get((name, BASELINE))
-        base_ok = base is not None and base.walls
-        for tool in args.tools:
-            cell = cells[name, tool]
-            label = [name, f"{size:.2f}", tool]
-            if not cell.walls:
-                failure = cell.failure or "failed"
-                rows.append(
-                    [*label, failure if len(failure) < 40 else failure[:37] + "...", "", "", ""]
-                )
-                continue
-            med_wall, med_rss = statistics.median(cell.walls), statistics.median(cell.rss)
-            ratios = ["", ""]
-            if base_ok and base is not None:
-                ratios = [
-                    f"{med_wall / statistics.median(base.walls):.2f}",
-                    f"{med_rss / statistics.median(base.rss):.2f}",
-                ]
-            audit = tool.startswith("onnx-audit")
-            expected = info.get("params" if audit else "initializer_elements")
-            check = "" if cell.found in (None, expected) else f" (count {cell.found}!)"
-            rows.append([*label, f"{med_wall:.2f}{check}", fmt_mb(med_rss), *ratios])
     print()
-    print(render(headers, rows))
+    print(medians_table(cells, meta, args.tools))
+    ratios = ratios_table(cells, meta, args.tools, args.repeat)
+    if ratios:
+        print("\nTime over onnx-audit's, median (per round); above 1: onnx-audit faster\n")
+        print(ratios)
     print()
     import_rows = [
-        [row, f"{statistics.median(c.walls):.3f}", fmt_mb(statistics.median(c.rss))]
+        [row, f"{statistics.median(c.walls):.3f}", mb(statistics.median(c.rss))]
         for row, c in imports.items()
         if c.walls
     ]
     print(render(["startup", "wall s", "peak RSS MB"], import_rows))
+    load_text = ", ".join(f"{x:.2f}" for x in loads)
     print(f"\nmedian of {args.repeat} interleaved runs; each run a fresh child process")
+    print(f"1-minute load average at each round's start and at the end: {load_text}")
+    if args.markdown:
+        startup = "; ".join(f"`{row}` {wall} s" for row, wall, _ in import_rows)
+        args.markdown.write_text(
+            markdown(cells, meta, args.tools, args.repeat)
+            + f"\nStart-up (medians): {startup}. Load average: {load_text}.\n"
+        )
     if args.json:
-        record = {
-            f"{name}/{tool}": {"walls": c.walls, "rss": c.rss, "failure": c.failure}
+        record: dict[str, object] = {
+            f"{name}/{tool}": {
+                "walls": c.walls,
+                "rss": c.rss,
+                "rounds": c.rounds,
+                "failure": c.failure,
+                "found": c.found,
+            }
             for (name, tool), c in cells.items()
         }
+        record["load_average"] = loads
         args.json.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
