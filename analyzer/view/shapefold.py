@@ -173,7 +173,11 @@ def _target(node: NodeProto, wanted: Vector, input_dims: Vector | None) -> list[
 
 def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
     """Give Reshapes whose output `inferred` left partly unknown a constant target computed
-    from shapes, in place; returns how many were rewritten."""
+    from shapes, in place; returns how many were rewritten. A graph without a Reshape is
+    spared the walk (and its table of every value's dims): on a 50,000-node chain of Add and
+    Mul that walk was 0.3 s of the inference child, which the analysis waits for."""
+    if not any(node.op_type == "Reshape" for node in model.graph.node):
+        return 0
     dims = _dims(inferred.graph)
     folder = _Folder(model.graph, dims)
     rewritten = 0
