@@ -2,9 +2,10 @@
 
 `serialize.dumps` writes one line per layer. json's encoder, called once a layer with a hook
 that turns each record into a dict, took about 8 us a layer (0.4 s for a 50,000-layer
-report); these writers take under 2 us. The text is the encoder's, byte for byte:
-strings go through json's own (C) string encoder, numbers through `int.__repr__`, shapes and
-other tuples through the encoder itself, once per distinct value of a report.
+report); these writers take about 2 us. The text is the encoder's, byte for byte: strings
+go through json's own (C) string encoder, ints (checked to be exactly int) are formatted as
+json formats them, shapes and other tuples go through the encoder itself, once per distinct
+value of a report.
 `tests/test_serialize_fast.py` compares both on every sample model and on awkward records.
 """
 
@@ -32,11 +33,6 @@ _WRITES_WEIGHTS = tuple(f.name for f in fields(WeightRef)) == WEIGHT_FIELDS
 _text = encode_basestring
 
 
-def _number(value: int) -> str:
-    """An int as json writes it (a bool, or a subclass, is left to the encoder)."""
-    return int.__repr__(value)
-
-
 def layer_lines(layers: Iterable[Any], encode: Callable[[Any], str]) -> Iterator[str]:
     """`encode(layer)` for each layer, the common records written by hand.
 
@@ -62,8 +58,8 @@ def layer_lines(layers: Iterable[Any], encode: Callable[[Any], str]) -> Iterator
         return (
             f'{{"tensor": {_text(ref.tensor)}, "role": {_text(ref.role)}, '
             f'"kind": {_text(ref.kind)}, "shape": {tuple_text(ref.shape)}, '
-            f'"dtype": {_text(ref.dtype)}, "elements": {_number(ref.elements)}, '
-            f'"nbytes": {_number(ref.nbytes)}, "location": {_text(ref.location)}, '
+            f'"dtype": {_text(ref.dtype)}, "elements": {ref.elements}, '
+            f'"nbytes": {ref.nbytes}, "location": {_text(ref.location)}, '
             f'"shared": {"true" if ref.shared else "false"}, "via": {tuple_text(ref.via)}}}'
         )
 
@@ -74,11 +70,11 @@ def layer_lines(layers: Iterable[Any], encode: Callable[[Any], str]) -> Iterator
         macs = layer.macs.to_json()
         yield (
             f'{{"name": {_text(layer.name)}, "op_type": {_text(layer.op_type)}, '
-            f'"domain": {_text(layer.domain)}, "params": {_number(layer.params)}, '
-            f'"trainable": {_number(layer.trainable)}, '
-            f'"non_trainable": {_number(layer.non_trainable)}, '
-            f'"nbytes": {_number(layer.nbytes)}, '
-            f'"macs": {_number(macs) if type(macs) is int else encode(macs)}, '
+            f'"domain": {_text(layer.domain)}, "params": {layer.params}, '
+            f'"trainable": {layer.trainable}, '
+            f'"non_trainable": {layer.non_trainable}, '
+            f'"nbytes": {layer.nbytes}, '
+            f'"macs": {macs if type(macs) is int else encode(macs)}, '
             f'"input_shapes": {tuple_text(layer.input_shapes)}, '
             f'"output_shapes": {tuple_text(layer.output_shapes)}, '
             f'"weights": [{", ".join(map(weight_text, layer.weights))}], '

@@ -196,13 +196,10 @@ def _propagates(model: ModelProto) -> bool:
     nodes = [node for graph in graphs for node in graph.node]
     nodes += [node for fn in model.functions for node in fn.node]
     for node in nodes:
-        op_type = node.op_type  # each read of a protobuf string field builds a new str
-        if op_type in _DATA_SOURCES:
+        if node.op_type in _DATA_SOURCES:
             return True
-        if op_type != "Constant":
-            inputs = node.input
-            if inputs and constants.issuperset(inputs):
-                return True
+        if node.op_type != "Constant" and node.input and constants.issuperset(node.input):
+            return True
     return False
 
 
