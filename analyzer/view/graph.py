@@ -180,15 +180,14 @@ class _Builder:
         self.add_initializers(graph, scope, where)
         self.add_inputs(graph, scope, where)
         names, used, nodes = scope.names, self.used, self.nodes
-        resolve = names.__getitem__ if "" not in names else None  # "" is never defined: no input
+        resolve = names.__getitem__ if "" not in names else None  # "" is an omitted input
         for index, node in enumerate(graph.node):  # sort_graphs() ordered them already
+            inputs: tuple[str, ...] | None
             try:  # the common case: every input defined in this very graph, none omitted
-                inputs = tuple(map(resolve, node.input)) if resolve else ()
+                inputs = tuple(map(resolve, node.input)) if resolve else None
             except KeyError:
-                resolve_all = True
-            else:
-                resolve_all = resolve is None
-            if resolve_all:
+                inputs = None
+            if inputs is None:  # an outer name, an omitted input (""), a graph that defines ""
                 inputs = tuple(self.outer_inputs(node, scope, where))
             op_type = node.op_type
             node_name = self.unique_node_name(scope.prefix, node.name, op_type, index)
