@@ -18,6 +18,7 @@ from analyzer.core.tensorstats import TensorStats
 from analyzer.count.accounting import account
 from analyzer.count.notes import exporter_notes, head_candidates, output_heads
 from analyzer.count.visitors import Context, fallback, lookup
+from analyzer.count.visitors.base import Visitor
 from analyzer.count.weights import Constants
 from analyzer.read import loader
 from analyzer.read.functions import inline_local_functions
@@ -244,12 +245,16 @@ def _analyze(  # noqa: PLR0917  (private; analyze() is the keyword-only front)
 def _tallies(view: ModelView, consts: Constants, ctx: Context) -> list[LayerTally]:
     """Every node's visitor, in order; constant and shape-computing nodes hold no layer."""
     tallies: list[LayerTally] = []
+    held = consts.const | consts.shape_like  # a node writing one of these is no layer
+    held.discard("")
+    visitors: dict[tuple[str, str], Visitor] = {}  # the registry's answer, per op
     for node in view.nodes:
-        if node.op_type == "Constant" or any(
-            consts.is_const(o) or consts.is_shape_like(o) for o in node.outputs if o
-        ):
+        if node.op_type == "Constant" or not held.isdisjoint(node.outputs):
             continue
-        visitor = lookup(node.domain, node.op_type) or fallback
+        key = (node.domain, node.op_type)
+        visitor = visitors.get(key)
+        if visitor is None:
+            visitor = visitors[key] = lookup(node.domain, node.op_type) or fallback
         tallies.extend(visitor(node, ctx))
     return tallies
 

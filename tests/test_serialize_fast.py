@@ -188,3 +188,28 @@ def test_unknown_objects_are_still_refused() -> None:
             encode({"x": value})
         with pytest.raises(TypeError, match="not JSON serializable"):
             json.dumps(to_data({"x": value}))
+
+
+def test_layer_lines_leave_odd_field_types_to_the_encoder() -> None:
+    """The hand-written layer line spells out exact ints, strs and tuples; a record built by
+    hand with other types (a bool count, a list of shapes, a shared flag of 1) must still come
+    out as the generic walk writes it."""
+    odd_weight = WeightRef(
+        tensor="w", role="weight", kind="trainable", shape=(4, 3), dtype="float",
+        elements=12, nbytes=48, location="embedded", shared=1,  # type: ignore[arg-type]
+    )  # fmt: skip
+    layers = (
+        LayerTally(name="a", op_type="Add", params=True),  # type: ignore[arg-type]
+        LayerTally(name="b", op_type="Add", input_shapes=[(1, 2)]),  # type: ignore[arg-type]
+        LayerTally(name="c", op_type="Add", weights=(odd_weight, WEIGHT)),
+        LayerTally(name="d", op_type="Add", input_shapes=((1, "N"), (1, "N"))),
+    )
+    report = odd_report("x", 1.0, Poly())
+    check(
+        Report(
+            **{
+                **{f: getattr(report, f) for f in ("path", "model", "findings", "totals")},
+                "layers": layers,
+            }
+        )
+    )

@@ -9,6 +9,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from analyzer.core.records import quick_init, row_builder
 from analyzer.core.symbolic import Dim, Poly
 from analyzer.core.tensorstats import TensorStats, UnreadTensor
 
@@ -18,6 +19,7 @@ FORMAT_VERSION = 2
 Shape = tuple[Dim, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WeightRef:
     """One stored tensor as one layer uses it."""
@@ -64,6 +66,7 @@ class LayerNote(str):
         return LayerNote, (str(self), self.kind)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LayerTally:
     """One parameter-bearing (or MAC-bearing) node."""
@@ -310,9 +313,8 @@ _MACS = _LAYER_FIELDS.index("macs")
 _WEIGHTS = _LAYER_FIELDS.index("weights")
 _layer_values = attrgetter(*_LAYER_FIELDS)
 _weight_values = attrgetter(*_WEIGHT_FIELDS)
-# the slots' own setters: they bypass the frozen __setattr__, as dataclasses' __init__ does
-_LAYER_SETTERS = tuple(getattr(LayerTally, name).__set__ for name in _LAYER_FIELDS)
-_WEIGHT_SETTERS = tuple(getattr(WeightRef, name).__set__ for name in _WEIGHT_FIELDS)
+_build_layer = row_builder(LayerTally)
+_build_weight = row_builder(WeightRef)
 
 
 def _pack_layers(layers: tuple[LayerTally, ...]) -> list[list[Any]]:
@@ -328,20 +330,10 @@ def _pack_layers(layers: tuple[LayerTally, ...]) -> list[list[Any]]:
 
 def _unpack_layers(rows: list[list[Any]]) -> tuple[LayerTally, ...]:
     layers = []
-    new = object.__new__
     for row in rows:
         row[_MACS] = Poly(row[_MACS])
-        weights = []
-        for values in row[_WEIGHTS]:
-            weight = new(WeightRef)
-            for setter, value in zip(_WEIGHT_SETTERS, values, strict=True):
-                setter(weight, value)
-            weights.append(weight)
-        row[_WEIGHTS] = tuple(weights)
-        layer = new(LayerTally)
-        for setter, value in zip(_LAYER_SETTERS, row, strict=True):
-            setter(layer, value)
-        layers.append(layer)
+        row[_WEIGHTS] = tuple(map(_build_weight, row[_WEIGHTS]))
+        layers.append(_build_layer(row))
     return tuple(layers)
 
 

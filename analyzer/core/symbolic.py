@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analyzer.core.records import quick_init
+
 Dim = int | str
 """A tensor dim: a known size, or the name of a dynamic one ("?" when unnamed)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Poly:
     """Sum of terms coeff·sym1·sym2…; terms sorted, zero coefficients dropped."""

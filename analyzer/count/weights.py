@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from analyzer.core.errors import LimitExceededError
 from analyzer.core.ops import spec
+from analyzer.core.records import quick_init
 from analyzer.count.biasadd import BiasAdds, pair
 from analyzer.view.model import ModelView, NodeView, StoredTensor
 
@@ -58,6 +59,7 @@ def scales_dynamic_quantization(view: ModelView, node: NodeView) -> bool:
     return False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reach:
     """The stored tensors behind one constant value."""

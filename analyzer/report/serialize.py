@@ -14,6 +14,7 @@ from typing import Any
 import analyzer.rules  # noqa: F401  (each rule module registers its payload class)
 from analyzer.core.results import FORMAT_VERSION, PAYLOADS, Finding, Report
 from analyzer.core.symbolic import Poly
+from analyzer.report.layerjson import layer_lines
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -129,7 +130,7 @@ def dumps(obj: Any) -> str:
     for key, value in pairs:
         head = f"  {json.dumps(key)}: "
         if opens(value):
-            items = ",\n    ".join(map(_ENCODER.encode, value))
+            items = ",\n    ".join(layer_lines(value, _ENCODER.encode))
             lines.append(f"{head}[\n    {items}\n  ]")
         else:
             lines.append(head + _ENCODER.encode(value))

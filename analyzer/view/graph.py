@@ -7,7 +7,7 @@ already taken elsewhere is renamed by its path, so every later stage can key by 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ class _Scope:
         return None
 
 
-def _carried(inputs: list[str], body: GraphProto) -> dict[str, str]:
+def _carried(inputs: Sequence[str], body: GraphProto) -> dict[str, str]:
     """Loop-carried values the body hands back unchanged, as body input -> outer value.
 
     Such a value is the same in every iteration: the Loop's own input. tf2onnx passes an RNN's
@@ -135,12 +135,14 @@ class _Builder:
             inputs.append(resolved)
         return inputs
 
-    def unique_node_name(self, prefix: str, node: NodeProto, index: int) -> str:
-        base = node.name or f"{node.op_type}_{index}"
-        base = f"{prefix}/{base}" if prefix else base
-        name = _unique(base, self.node_names, self.next_suffix, "node:")
-        self.node_names.add(name)
-        return name
+    def unique_node_name(self, prefix: str, name: str, op_type: str, index: int) -> str:
+        base = name or f"{op_type}_{index}"
+        if prefix:
+            base = f"{prefix}/{base}"
+        if base in self.node_names:
+            base = _unique(base, self.node_names, self.next_suffix, "node:")
+        self.node_names.add(base)
+        return base
 
     def set_shape(self, name: str, value: ValueShape) -> None:
         local, shape, elem_type, rank = value
@@ -177,14 +179,18 @@ class _Builder:
         self.graphs.append((graph, scope))
         self.add_initializers(graph, scope, where)
         self.add_inputs(graph, scope, where)
-        names = scope.names
-        used = self.used
+        names, used, nodes = scope.names, self.used, self.nodes
+        resolve = names.__getitem__ if "" not in names else None  # "" is an omitted input
         for index, node in enumerate(graph.node):  # sort_graphs() ordered them already
-            try:  # the common case: every input defined in this very graph
-                inputs = [names[local] if local else "" for local in node.input]
+            inputs: tuple[str, ...] | None
+            try:  # the common case: every input defined in this very graph, none omitted
+                inputs = tuple(map(resolve, node.input)) if resolve else None
             except KeyError:
-                inputs = self.outer_inputs(node, scope, where)
-            node_name = self.unique_node_name(scope.prefix, node, index)
+                inputs = None
+            if inputs is None:  # an outer name, an omitted input (""), a graph that defines ""
+                inputs = tuple(self.outer_inputs(node, scope, where))
+            op_type = node.op_type
+            node_name = self.unique_node_name(scope.prefix, node.name, op_type, index)
             outputs = []
             for out in node.output:  # define() inlined for a name new everywhere
                 if out and out not in names and out not in used:
@@ -193,19 +199,20 @@ class _Builder:
                     outputs.append(out)
                 else:
                     outputs.append(self.define(scope, out, where) if out else "")
-            op_type = node.op_type
-            domain = normalize_domain(node.domain)
+            domain = node.domain
+            if domain == "ai.onnx":  # normalize_domain, inlined
+                domain = ""
             attrs: Mapping[str, Any] = _NO_ATTRS
             pending: list[tuple[GraphProto, _Scope, str]] = []
             if node.attribute:  # most nodes of a long graph have none
                 attrs, pending = self.node_attributes(node, node_name, inputs, outputs, scope)
-            self.nodes.append(
+            nodes.append(
                 NodeView(
-                    len(self.nodes),
+                    len(nodes),
                     node_name,
                     op_type,
                     domain,
-                    tuple(inputs),
+                    inputs,
                     tuple(outputs),
                     attrs,
                     scope.prefix,
@@ -219,7 +226,7 @@ class _Builder:
         self,
         node: NodeProto,
         node_name: str,
-        inputs: list[str],
+        inputs: Sequence[str],
         outputs: list[str],
         scope: _Scope,
     ) -> tuple[Mapping[str, Any], list[tuple[GraphProto, _Scope, str]]]:
@@ -231,18 +238,28 @@ class _Builder:
         return attrs, self.subgraphs(node, node_name, inputs, scope)
 
     def add_initializers(self, graph: GraphProto, scope: _Scope, where: str) -> None:
+        names, used, small = scope.names, self.used, self.small
+        key_prefix = f"{scope.prefix}|"
         for tensor in graph.initializer:
             local = tensor.name  # each read of a protobuf string field builds a new str
-            name = self.define(scope, local, where)
+            if local not in names and local not in used:  # define() inlined: a new name
+                used.add(local)
+                names[local] = name = local
+            else:
+                name = self.define(scope, local, where)
             dims = tuple(tensor.dims)
             elements = element_count(dims)  # the loader checked it
-            key = f"{scope.prefix}|{local}"
+            location = (
+                "embedded"
+                if tensor.data_location != TensorProto.EXTERNAL
+                else tensor_location(tensor)
+            )
             stored = StoredTensor(
-                key, name, dims, tensor.data_type, "initializer", tensor_location(tensor), elements
+                key_prefix + local, name, dims, tensor.data_type, "initializer", location, elements
             )
             self.add_stored(stored)
             if elements <= KEEP_ELEMENTS:
-                self.small[name] = tensor
+                small[name] = tensor
         for sparse in graph.sparse_initializer:
             local = sparse.values.name
             name = self.define(scope, local, where)
@@ -284,7 +301,7 @@ class _Builder:
             )
 
     def subgraphs(
-        self, node: NodeProto, node_name: str, inputs: list[str], scope: _Scope
+        self, node: NodeProto, node_name: str, inputs: Sequence[str], scope: _Scope
     ) -> list[tuple[GraphProto, _Scope, str]]:
         """The node's subgraphs, each with its scope and label, in attribute order."""
         found: list[tuple[GraphProto, _Scope, str]] = []

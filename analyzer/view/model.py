@@ -13,10 +13,12 @@ import numpy.typing as npt
 
 from analyzer.core import dtypes
 from analyzer.core.onnxproto import TensorProto
+from analyzer.core.records import quick_init
 from analyzer.core.results import Shape
 from analyzer.read.values.decode import tensor_values
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StoredTensor:
     """A constant whose elements the file stores: initializer or Constant node."""
@@ -38,6 +40,7 @@ class StoredTensor:
         return dtypes.dtype_name(self.dtype)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NodeView:
     index: int

@@ -58,7 +58,7 @@ def stand_in(model: ModelProto) -> int:
     """Replace contrib nodes of the main graph by shape-equivalent standard ops; returns how
     many were replaced."""
     graph = model.graph
-    shapes = _declared_shapes(graph)
+    shapes: dict[str, list[int]] | None = None  # read at the first foreign node: most have none
     replaced = 0
     nodes: list[NodeProto] = []
     for index, node in enumerate(graph.node):
@@ -68,6 +68,8 @@ def stand_in(model: ModelProto) -> int:
         if not foreign or not node.output:
             nodes.append(node)
             continue
+        if shapes is None:
+            shapes = _declared_shapes(graph)
         new = _replacement(node, index, graph, shapes)
         if new is None:
             nodes.append(node)

@@ -170,7 +170,6 @@ class Context:
             elif weight.kind == "non_trainable":
                 non_trainable += weight.elements
                 nbytes += weight.nbytes
-        shapes = self.view.shapes
         return LayerTally(
             name=node.name,
             module=node.module,
@@ -180,12 +179,19 @@ class Context:
             trainable=trainable,
             non_trainable=non_trainable,
             nbytes=nbytes,
-            macs=macs if macs is not None else Poly(),
-            input_shapes=tuple(shapes.get(n) if n else None for n in node.inputs),
-            output_shapes=tuple(shapes.get(n) if n else None for n in node.outputs),
+            macs=macs if macs is not None else _NO_MACS,
+            input_shapes=self._shapes(node.inputs),
+            output_shapes=self._shapes(node.outputs),
             weights=weights,
             notes=tuple(notes),
         )
+
+    def _shapes(self, names: tuple[str, ...]) -> tuple[Shape | None, ...]:
+        """Each value's shape; None for an omitted one ("")."""
+        get = self.view.shapes.get
+        if "" in names:
+            return tuple([get(name) if name else None for name in names])
+        return tuple(map(get, names))
 
     def note_once(self, message: str) -> None:
         if message not in self.warnings:
@@ -215,10 +221,14 @@ def _ref(
 
 
 _RANK = {"trainable": 0, "non_trainable": 1, "unknown": 2, "quantization": 3, "other": 4}
+_NO_MACS = Poly()
+"""A layer without MACs: one shared record (records are immutable)."""
 
 
 def _dedupe(refs: Iterable[WeightRef]) -> tuple[WeightRef, ...]:
     """One ref per stored tensor and layer; the most significant kind wins."""
+    if isinstance(refs, tuple | list) and len(refs) < 2:  # a single weight: most layers
+        return tuple(refs)
     best: dict[str, WeightRef] = {}
     for ref in refs:
         held = best.get(ref.tensor)
