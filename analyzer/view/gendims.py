@@ -10,16 +10,15 @@ a dim that way, and a dim someone declared on purpose stays.
 from __future__ import annotations
 
 from analyzer.core.onnxproto import ModelProto, ValueInfoProto
-from analyzer.core.protowalk import iter_graphs
 
 MARK = "_dim_"
 
 
 def _candidates(model: ModelProto) -> list[ValueInfoProto]:
     """Declared values with a dim name that could be generated (cheap: no node is read)."""
+    graph = model.graph  # the main graph: subgraphs' names are left as declared
     return [
         value
-        for graph in iter_graphs(model)
         for value in (*graph.value_info, *graph.output)
         if any(MARK in dim.dim_param for dim in value.type.tensor_type.shape.dim)
     ]
@@ -30,12 +29,7 @@ def clear_generated_dims(model: ModelProto) -> int:
     candidates = _candidates(model)
     if not candidates:
         return 0
-    producers = {
-        out: node.op_type
-        for graph in iter_graphs(model)
-        for node in graph.node
-        for out in node.output
-    }
+    producers = {out: node.op_type for node in model.graph.node for out in node.output}
     cleared = 0
     for value in candidates:
         op = producers.get(value.name)

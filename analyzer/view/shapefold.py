@@ -33,6 +33,8 @@ Known = tuple[Vector, bool]
 MAX_ELEMENTS = 64
 """Longest integer tensor followed: shapes, not data."""
 INT_TYPES = frozenset({TensorProto.INT64, TensorProto.INT32})
+FEED_DEPTH = 12
+"""Steps back from a Range followed to compute its inputs."""
 
 
 def _dims(graph: GraphProto) -> dict[str, Vector]:
@@ -179,8 +181,14 @@ def _range_length(start: Dim, limit: Dim, delta: Dim) -> Dim:
     return limit if start == 0 and delta == 1 and isinstance(limit, str) else None
 
 
+def _elem_type(name: str, types: dict[str, int]) -> int:
+    """The element type of a Range's start: onnx fails a model whose declared type differs from
+    the one it infers, so nothing is declared when it is not plain from the file."""
+    return types.get(name, 0)
+
+
 def _declare_range(
-    graph: GraphProto, inferred: GraphProto, node: NodeProto, folder: _Folder
+    graph: GraphProto, node: NodeProto, folder: _Folder, types: dict[str, int]
 ) -> int:
     """Declare the length of a Range whose output onnx left unknown (onnx keeps a declared
     dim where its own inference has none, so the name reaches the layers downstream)."""
@@ -189,14 +197,17 @@ def _declare_range(
         return 0
     start, limit, delta = (p[0][0] for p in parts if p is not None)
     length = _range_length(start, limit, delta)
-    if length is None:
+    elem = _elem_type(node.input[0], types)
+    if length is None or not elem:
         return 0
     out = node.output[0]
-    elem = next((v.type.tensor_type.elem_type for v in inferred.value_info if v.name == out), 0)
-    declared = next((v for v in graph.value_info if v.name == out), None) or graph.value_info.add()
+    declared = next((v for v in graph.value_info if v.name == out), None)
+    if declared is not None and declared.type.tensor_type.elem_type not in (0, elem):
+        return 0
+    declared = declared or graph.value_info.add()
     declared.name = out
     kind = declared.type.tensor_type
-    kind.elem_type = elem or TensorProto.INT64
+    kind.elem_type = elem  # Range's type is its inputs'
     kind.shape.ClearField("dim")
     dim = kind.shape.dim.add()
     if isinstance(length, int):
@@ -206,24 +217,55 @@ def _declare_range(
     return 1
 
 
+def declare_ranges(model: ModelProto) -> int:
+    """Before inference: declare the length of each Range computed from the declared input
+    dims (position ids, `Range(0, Shape(input_ids)[1], 1)`), which onnx leaves unknown, so the
+    name reaches the layers downstream (onnx keeps a declared dim where its own inference has
+    none). Done before the first pass, it costs no pass of its own; returns how many."""
+    if not any(node.op_type == "Range" for node in model.graph.node):
+        return 0
+    graph = model.graph
+    nodes = graph.node
+    producer = {out: index for index, node in enumerate(nodes) for out in node.output}
+    ranges = [index for index, node in enumerate(nodes) if node.op_type == "Range"]
+    folder = _Folder(graph, _dims(graph))
+    types = {t.name: t.data_type for t in graph.initializer}
+    for index in sorted(_feeding(nodes, producer, ranges)):  # graph order: inputs first
+        node = nodes[index]
+        folder.visit(node)
+        if node.op_type == "Constant" and node.output:
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            types[node.output[0]] = value.data_type if value is not None else 0
+    return sum(_declare_range(graph, nodes[index], folder, types) for index in ranges)
+
+
+def _feeding(nodes: Any, producer: dict[str, int], ranges: list[int]) -> set[int]:
+    """The nodes a Range's inputs are computed from, up to a few steps back (shape arithmetic
+    is short; a long way back is data, not a shape), so 8,000-node graphs are not walked."""
+    found: set[int] = set()
+    frontier = [(name, 0) for index in ranges for name in nodes[index].input]
+    while frontier:
+        name, depth = frontier.pop()
+        index = producer.get(name)
+        if index is None or index in found or depth >= FEED_DEPTH:
+            continue
+        found.add(index)
+        frontier.extend((source, depth + 1) for source in nodes[index].input)
+    return found
+
+
 def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
     """Give Reshapes whose output `inferred` left partly unknown a constant target computed
-    from shapes, and declare the length of such Ranges, in place; returns how many. A graph
-    with neither is spared the walk (and its table of every value's dims): on a 50,000-node
-    chain of Add and Mul that walk was 0.3 s of the inference child, which the analysis waits
-    for."""
-    if not any(node.op_type in ("Reshape", "Range") for node in model.graph.node):
+    from shapes, in place; returns how many were rewritten. A graph without a Reshape is
+    spared the walk (and its table of every value's dims): on a 50,000-node chain of Add and
+    Mul that walk was 0.3 s of the inference child, which the analysis waits for."""
+    if not any(node.op_type == "Reshape" for node in model.graph.node):
         return 0
     dims = _dims(inferred.graph)
     folder = _Folder(model.graph, dims)
     rewritten = 0
     for index, node in enumerate(model.graph.node):
         folder.visit(node)
-        if node.op_type == "Range" and None in dims.get(
-            node.output[0] if node.output else "", (None,)
-        ):
-            rewritten += _declare_range(model.graph, inferred.graph, node, folder)
-            continue
         if node.op_type != "Reshape" or len(node.input) < 2 or not node.output:
             continue
         now = dims.get(node.output[0])
@@ -242,4 +284,4 @@ def fold_reshapes(model: ModelProto, inferred: ModelProto) -> int:
     return rewritten
 
 
-__all__ = ["fold_reshapes"]
+__all__ = ["declare_ranges", "fold_reshapes"]

@@ -22,7 +22,7 @@ from analyzer.view import engine as engines
 from analyzer.view.engine import Engine
 from analyzer.view.gendims import clear_generated_dims
 from analyzer.view.opcheck import unknown_op_warnings
-from analyzer.view.shapefold import fold_reshapes
+from analyzer.view.shapefold import declare_ranges, fold_reshapes
 from analyzer.view.shapetable import ShapeTable, shape_table
 from analyzer.view.standins import stand_in
 
@@ -289,6 +289,7 @@ def _stand_in_and_infer(model: ModelProto, light: bool) -> Answer:
     engine = engines.load(light)
     versions = version_warnings(model, engine) + unknown_op_warnings(model, engine)
     stand_in(model)
+    declare_ranges(model)
     inferred, warnings = _infer_here(model, engine)
     return (None if inferred is model else shape_table(inferred)), versions, warnings
 
