@@ -4,6 +4,8 @@ attention MatMuls keep exact MACs."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 
@@ -61,3 +63,44 @@ def test_range_lengths() -> None:
     assert _range_length(3, 1, 1) == 0
     assert _range_length(0, "seq", 1) == "seq"  # position ids: Range(0, Shape(x)[1], 1)
     assert _range_length(1, "seq", 1) is None and _range_length(0, "seq", 2) is None
+
+
+@pytest.mark.parametrize(
+    ("dtype", "rows"),
+    [(TensorProto.INT64, "T"), (TensorProto.INT32, "T"), (TensorProto.FLOAT, "unk__0")],
+)
+def test_position_range_is_named_after_the_input_dim(tmp_path, dtype, rows) -> None:
+    """x [N, T] -> Range(0, Shape(x)[1], 1) -> Unsqueeze -> Gather rows of a [64, 8] table: the
+    rows come out [1, T, 8] (onnx alone says [1, unk, 8]). A float Range (shape arithmetic is
+    followed in integers only) is left to onnx, and inference still runs."""
+    from analyzer import analyze
+
+    one = numpy_helper.from_array(np.array(1, dtype=helper.tensor_dtype_to_np_dtype(dtype)), "one")
+    zero = numpy_helper.from_array(
+        np.array(0, dtype=helper.tensor_dtype_to_np_dtype(dtype)), "zero"
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "axis1"], ["t"], axis=0),
+        helper.make_node("Cast", ["t"], ["limit"], to=dtype),
+        helper.make_node("Range", ["zero", "limit", "one"], ["pos"]),
+        helper.make_node("Cast", ["pos"], ["ids"], to=TensorProto.INT64),
+        helper.make_node("Unsqueeze", ["ids", "axis0"], ["ids2"]),
+        helper.make_node("Gather", ["table", "ids2"], ["rows"], "lookup"),
+    ]
+    table = numpy_helper.from_array(np.ones((64, 8), np.float32), "table")
+    ints = [numpy_helper.from_array(np.array(v, np.int64), n) for v, n in ((1, "axis1"),)]
+    ints.append(numpy_helper.from_array(np.array([0], np.int64), "axis0"))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T"])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, None)],
+        [table, one, zero, *ints],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    report = analyze(path)
+    assert not [w for w in report.warnings if "shape inference" in w]
+    (lookup,) = [layer for layer in report.layers if layer.name == "lookup"]
+    assert lookup.output_shapes == ((1, rows, 8),)
