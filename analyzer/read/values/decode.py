@@ -1,8 +1,9 @@
 """Stored bytes -> numpy values, a few MB at a time, for every type the counting knows.
 
-Raw data (embedded or external) is read with `os.pread` in windows of CHUNK bytes, so memory
-stays bounded whatever the tensor's size; typed fields (`float_data`, `int32_data`, ...) are
-decoded from the TensorProto message itself, which exporters only use for small tensors.
+Raw data (embedded or external) is read with `os.preadv` in windows of CHUNK bytes into a
+reused buffer, so memory stays bounded whatever the tensor's size; typed fields (`float_data`,
+`int32_data`, ...) are decoded from the TensorProto message itself, which exporters only use for
+small tensors.
 """
 
 from __future__ import annotations
@@ -106,22 +107,11 @@ def _window(length: int, data_type: int) -> int:
     return max(width, CHUNK - CHUNK % width)
 
 
-def read_chunks(fd: int, offset: int, length: int, data_type: int) -> Iterator[bytes]:
-    """The bytes [offset, offset + length) of fd, a window at a time."""
-    step = _window(length, data_type)
-    end = offset + length
-    while offset < end:
-        data = os.pread(fd, min(step, end - offset), offset)
-        if not data:
-            raise OSError(f"file ends at byte {offset:,}, {end - offset:,} bytes short")
-        offset += len(data)
-        yield data
-
-
 def read_windows(
     fd: int, offset: int, length: int, data_type: int, buffer: bytearray
 ) -> Iterator[memoryview]:
-    """`read_chunks` into one reused buffer: each window is valid only until the next one.
+    """The bytes [offset, offset + length) of fd, a window at a time, read into `buffer`:
+    each window is valid only until the next one.
 
     The scan reads every byte of the model once; a fresh bytes object per window costs an
     allocation and a cold copy each time, the reused buffer stays in the CPU's cache."""
@@ -188,7 +178,6 @@ __all__ = [
     "CHUNK",
     "MAX_TYPED_MESSAGE",
     "from_bytes",
-    "read_chunks",
     "read_windows",
     "supported",
     "tensor_values",

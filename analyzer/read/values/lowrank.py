@@ -16,7 +16,7 @@ import numpy as np
 
 from analyzer.core import dtypes
 from analyzer.read.tensors import element_count
-from analyzer.read.values.decode import Array, from_bytes, read_chunks
+from analyzer.read.values.decode import CHUNK, Array, from_bytes, read_windows
 from analyzer.read.values.locate import Located
 from analyzer.read.values.scan import stored_range, typed_values
 
@@ -65,7 +65,7 @@ def read_matrix(
     out = np.empty(count, dtype=np.float32)  # filled a window at a time: one copy in memory
     filled = 0
     fd, offset, length, _ = stored_range(tensor, model_fd, files)
-    for data in read_chunks(fd, offset, length, tensor.data_type):
+    for data in read_windows(fd, offset, length, tensor.data_type, bytearray(CHUNK)):
         values = from_bytes(data, tensor.data_type)[: count - filled]
         out[filled : filled + values.size] = values
         filled += values.size

@@ -8,7 +8,7 @@ at a time, so no tensor is ever held whole and a hash collision cannot make a fa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +16,7 @@ import numpy as np
 from analyzer.core import dtypes
 from analyzer.core.tensorstats import TensorStats
 from analyzer.read.tensors import element_count
-from analyzer.read.values.decode import CHUNK, read_chunks
+from analyzer.read.values.decode import CHUNK
 from analyzer.read.values.locate import Located
 from analyzer.read.values.scan import decode_typed_bytes, stored_range
 
@@ -30,13 +30,6 @@ class Reader:
     def __init__(self, model_fd: int, files: Mapping[str, int]) -> None:
         self.model_fd = model_fd
         self.files = files
-
-    def chunks(self, tensor: Located) -> Iterator[bytes]:
-        if tensor.typed and tensor.raw is None:
-            yield decode_typed_bytes(self.model_fd, tensor)
-            return
-        fd, offset, length, _ = stored_range(tensor, self.model_fd, self.files)
-        yield from read_chunks(fd, offset, length, tensor.data_type)
 
     def block(self, tensor: Located, start: int, length: int) -> bytes:
         """`length` bytes from byte `start` of the tensor's values."""
@@ -53,22 +46,6 @@ class Reader:
             return len(data) == len(buffer)
         fd, offset, _, _ = stored_range(tensor, self.model_fd, self.files)
         return os.preadv(fd, [buffer], offset + start) == len(buffer)
-
-
-def same_bytes(reader: Reader, a: Located, b: Located) -> bool:
-    """The two tensors' stored bytes are equal, compared a window at a time."""
-    left, right = reader.chunks(a), reader.chunks(b)
-    buffer = b""
-    for chunk in left:
-        while len(buffer) < len(chunk):
-            more = next(right, None)
-            if more is None:
-                return False
-            buffer += more
-        if buffer[: len(chunk)] != chunk:
-            return False
-        buffer = buffer[len(chunk) :]
-    return not buffer and next(right, None) is None
 
 
 def same_as_first(reader: Reader, group: Sequence[Located], nbytes: int) -> list[bool]:
@@ -163,4 +140,4 @@ def _mark_transposes(
         shapes.setdefault((*sign, stats.dims), index)
 
 
-__all__ = ["Reader", "is_transpose", "relate", "same_as_first", "same_bytes"]
+__all__ = ["Reader", "is_transpose", "relate", "same_as_first"]
