@@ -31,9 +31,13 @@ def _known(engine: Engine, op: str, version: int, domain: str) -> bool:
         return True
 
 
+def _opsets(model: ModelProto) -> dict[str, int]:
+    return {_domain(o.domain): o.version for o in model.opset_import}
+
+
 def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list[str]]:
     """(domain, op) -> names of its nodes, for standard-domain ops without a schema."""
-    opsets = {_domain(o.domain): o.version for o in model.opset_import}
+    opsets = _opsets(model)
     local = {(_domain(f.domain), f.name) for f in model.functions}
     verdict: dict[tuple[str, str], bool] = {}
     found: dict[tuple[str, str], list[str]] = {}
@@ -55,7 +59,7 @@ def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list
 def unknown_op_warnings(model: ModelProto, engine: Engine) -> list[str]:
     """One warning per unknown op type (the first few), naming a node of each."""
     found = unknown_ops(model, engine)
-    opsets = {_domain(o.domain): o.version for o in model.opset_import}
+    opsets = _opsets(model)
     warnings = []
     for (domain, op), names in list(found.items())[:SHOWN]:
         nodes = f"{len(names):,} nodes, e.g. {names[0]!r}" if len(names) > 1 else repr(names[0])
