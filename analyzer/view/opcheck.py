@@ -36,24 +36,32 @@ def _opsets(model: ModelProto) -> dict[str, int]:
 
 
 def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list[str]]:
-    """(domain, op) -> names of its nodes, for standard-domain ops without a schema."""
-    opsets = _opsets(model)
-    local = {(_domain(f.domain), f.name) for f in model.functions}
-    verdict: dict[tuple[str, str], bool] = {}
+    """(domain, op) -> names of its nodes, for standard-domain ops without a schema.
+
+    The distinct (domain, op) pairs are judged first (a few dozen schema lookups); the nodes
+    are walked for their names only when one is unknown, which real models never are."""
+    graphs = list(iter_graphs(model))
+    pairs = {(node.domain, node.op_type) for graph in graphs for node in graph.node}
+    bad = {pair for pair in pairs if _unknown(model, engine, _domain(pair[0]), pair[1])}
     found: dict[tuple[str, str], list[str]] = {}
-    for graph in iter_graphs(model):
-        for node in graph.node:
-            key = (_domain(node.domain), node.op_type)
-            version = opsets.get(key[0])
-            if key[0] not in STANDARD or version is None or key in local:
-                continue
-            if key[0] == "" and node.op_type in ONNX_EXTRAS:
-                continue
-            if key not in verdict:
-                verdict[key] = _known(engine, node.op_type, version, key[0])
-            if not verdict[key]:
-                found.setdefault(key, []).append(node.name)
+    if bad:
+        for graph in graphs:
+            for node in graph.node:
+                if (node.domain, node.op_type) in bad:
+                    key = (_domain(node.domain), node.op_type)
+                    found.setdefault(key, []).append(node.name)
     return found
+
+
+def _unknown(model: ModelProto, engine: Engine, domain: str, op: str) -> bool:
+    version = _opsets(model).get(domain)
+    if domain not in STANDARD or version is None:
+        return False
+    if domain == "" and op in ONNX_EXTRAS:
+        return False
+    if any(_domain(f.domain) == domain and f.name == op for f in model.functions):
+        return False  # a model-local function
+    return not _known(engine, op, version, domain)
 
 
 def unknown_op_warnings(model: ModelProto, engine: Engine) -> list[str]:
