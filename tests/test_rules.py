@@ -277,3 +277,57 @@ def test_onx102_reads_quantized_convs(form: str, tmp_path: Any) -> None:
     assert (finding.detail.conv_weights, finding.detail.separable_weights) == (36_864, 4_672)
     assert finding.macs_delta == Poly.of(64 * (4_672 - 36_864))
     assert finding.detail.conv_bias == 0  # no bias input in any of the three
+
+
+@pytest.mark.parametrize(
+    "case",
+    [  # kernel, input, k**dims, output positions (N x L, N x D x H x W), the table's text
+        ((3,), [2, 64, 100], 3, 2 * 100, "3 taps"),  # Conv1d: QuartzNet-style time-channel
+        ((3, 3, 3), [2, 64, 8, 8, 8], 27, 2 * 8 * 8 * 8, "3x3x3"),  # a video / volume conv
+    ],
+)
+def test_onx102_on_1d_and_3d_kernels(tmp_path, case) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel, x_shape, taps, positions, text = case
+    weight = numpy_helper.from_array(np.full((64, 64, *kernel), 0.01, np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], "conv", pads=[1] * (2 * len(kernel)))
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [weight],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    report = analyze(path)
+    (finding,) = report.findings
+    # full: taps*64*64; separable: a depthwise conv of taps*64 weights plus a 1x1 of 64*64
+    saved = taps * 64 * 64 - (taps * 64 + 64 * 64)
+    assert finding.code == "ONX102"
+    assert finding.params_saved == saved
+    assert finding.macs_delta == Poly.of(-saved * positions)
+    assert text in render(report, "table")
+    assert report_from_data(json.loads(json.dumps(to_data(report)))) == report
+
+
+def test_onx102_leaves_a_1x7_kernel_alone(tmp_path) -> None:
+    """Inception's 1x7 / 7x1 pairs are already spatially factorised: not a k x k kernel."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.full((64, 64, 1, 7), 0.01, np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], "conv", pads=[0, 3, 0, 3])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 8, 100])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [weight],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert analyze(path).findings == ()

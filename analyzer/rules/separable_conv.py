@@ -1,4 +1,5 @@
-"""ONX102 conv-could-be-depthwise-separable: a full k x k conv on many channels."""
+"""ONX102 conv-could-be-depthwise-separable: a full k x k conv (1-D and 3-D too) on many
+channels."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class SeparableConv(Payload):
     """The conv as is and the depthwise + pointwise pair, per output position and in total."""
 
     kernel: int
+    """The kernel's side k (k >= 3, the same along every spatial axis)."""
     channels: int
     filters: int
     conv_weights: int
@@ -34,18 +36,32 @@ class SeparableConv(Payload):
     """Output positions the conv runs at (N x H_out x W_out), symbolic when a dim is dynamic."""
     conv_macs: Poly
     separable_macs: Poly
+    kernel_dims: int = 2
+    """Spatial axes of the kernel: 1 (Conv1d, k taps), 2 (k x k) or 3 (k x k x k)."""
+
+    @property
+    def taps(self) -> int:
+        """k ** kernel_dims: the kernel's weights per input and output channel."""
+        return int(self.kernel**self.kernel_dims)
+
+    def kernel_text(self, side: int | None = None) -> str:
+        """`3x3` (`3 taps` for a 1-D kernel, `3x3x3` for a 3-D one); `side` 1: the pointwise."""
+        k = self.kernel if side is None else side
+        if self.kernel_dims == 1:
+            return f"{k} tap" if k == 1 else f"{k} taps"
+        return "x".join([str(k)] * self.kernel_dims)
 
     @property
     def separable_weights(self) -> int:
         return self.depthwise_weights + self.pointwise_weights
 
     def summary(self) -> str:
-        return f"{self.kernel}x{self.kernel}, {self.channels:,} -> {self.filters:,}"
+        return f"{self.kernel_text()}, {self.channels:,} -> {self.filters:,}"
 
     def lines(self) -> tuple[tuple[str, str], ...]:
-        k, c, f = self.kernel, self.channels, self.filters
-        per_position_conv = k * k * c * f
-        per_position_sep = k * k * c + c * f
+        taps, c, f = self.taps, self.channels, self.filters
+        per_position_conv = taps * c * f
+        per_position_sep = taps * c + c * f
         return (
             ("conv", f"{self.conv_weights:,} weights + {self.conv_bias:,} bias   "
                      f"{per_position_conv:,} MACs per output position"),
@@ -55,14 +71,15 @@ class SeparableConv(Payload):
                           "position"),
             ("trade", f"{self.ratio:.1f}x fewer weights and MACs; MACs {self.conv_macs} -> "
                       f"{self.separable_macs} over {self.positions} positions"),
-            ("drop-in", f"Conv({k}x{k}, group={c}, same stride and pads) -> Conv(1x1, {f})"),
+            ("drop-in", f"Conv({self.kernel_text()}, group={c}, same stride and pads) -> "
+                        f"Conv({self.kernel_text(1)}, {f})"),
             ("note", "an architectural change (as in MobileNet): the replacement must be "
                      "retrained"),
         )  # fmt: skip
 
     def sides(self) -> tuple[Side, ...]:
         return (
-            Side(label=f"conv {self.kernel}x{self.kernel} (as is)", weights=self.conv_weights,
+            Side(label=f"conv {self.kernel_text()} (as is)", weights=self.conv_weights,
                  bias=self.conv_bias, macs=self.conv_macs),
             Side(label="depthwise + pointwise", weights=self.separable_weights,
                  bias=self.depthwise_bias + self.pointwise_bias, macs=self.separable_macs),
@@ -71,6 +88,7 @@ class SeparableConv(Payload):
     def properties(self) -> dict[str, object]:
         return {
             "kernel": self.kernel,
+            "kernelDims": self.kernel_dims,
             "channels": self.channels,
             "filters": self.filters,
             "convWeights": self.conv_weights,
@@ -86,8 +104,9 @@ class SeparableConv(Payload):
         }
 
 
-def _conv_shape(node: NodeView, weight: str, ctx: RuleContext) -> tuple[int, int, int] | str:
-    """(k, C, F) of a group-1 conv with a constant square 2-D kernel `weight`, or why not.
+def _conv_shape(node: NodeView, weight: str, ctx: RuleContext) -> tuple[int, int, int, int] | str:
+    """(k, kernel dims, C, F) of a group-1 conv with a constant kernel `weight` of side k along
+    each of its 1, 2 or 3 spatial axes, or why not.
     A quantized kernel (QLinearConv, ConvInteger, or DequantizeLinear before a Conv) has the
     same shape: its parameters are the same count of weights."""
     if int(node.attr("group", 1) or 1) != 1:
@@ -95,14 +114,15 @@ def _conv_shape(node: NodeView, weight: str, ctx: RuleContext) -> tuple[int, int
     shape = ctx.view.shape(weight) if weight else None
     if not weight or not ctx.consts.is_const(weight) or shape is None:
         return "no constant weight"
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape):
-        return f"weight shape {shape} is not a known 2-D kernel"
-    filters, channels, kh, kw = (int(d) for d in shape)
-    if kh != kw:
-        return f"kernel {kh}x{kw} is not square"
-    if kh < 3:
-        return f"kernel {kh}x{kw} (a 1x1 conv is already pointwise)"
-    return kh, channels, filters
+    if not 3 <= len(shape) <= 5 or not all(isinstance(d, int) for d in shape):
+        return f"weight shape {shape} is not a known 1-D, 2-D or 3-D kernel"
+    filters, channels, *sides = (int(d) for d in shape)
+    text = "x".join(map(str, sides))
+    if len(set(sides)) != 1:
+        return f"kernel {text} is not the same along every axis"
+    if sides[0] < 3:
+        return f"kernel {text} (a 1x1 conv is already pointwise)"
+    return sides[0], len(sides), channels, filters
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -115,13 +135,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if isinstance(found, str):
             ctx.debug.append(f"{CODE} {node.name}: not flagged: {found}")
             continue
-        k, c, f = found
+        k, dims, c, f = found
+        taps = k**dims
         if c < min_channels:
             ctx.debug.append(
                 f"{CODE} {node.name}: not flagged: {c} input channels < {min_channels}"
             )
             continue
-        conv_weights, depthwise, pointwise = k * k * c * f, k * k * c, c * f
+        conv_weights, depthwise, pointwise = taps * c * f, taps * c, c * f
         ratio = conv_weights / (depthwise + pointwise)
         if ratio < min_ratio:
             ctx.debug.append(f"{CODE} {node.name}: not flagged: ratio {ratio:.2f} < {min_ratio}")
@@ -143,6 +164,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             positions=positions,
             conv_macs=positions * Poly.of(conv_weights),
             separable_macs=positions * Poly.of(depthwise + pointwise),
+            kernel_dims=dims,
         )
         yield Finding(
             code=CODE,
@@ -150,8 +172,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             node=node.name,
             op_type=node.op_type,
             message=(
-                f"conv {node.name!r} ({k}x{k}, {c:,} -> {f:,} channels, group 1) holds "
-                f"{conv_weights:,} weights; a depthwise {k}x{k} conv plus a 1x1 conv needs "
+                f"conv {node.name!r} ({detail.kernel_text()}, {c:,} -> {f:,} channels, group 1)"
+                f" holds {conv_weights:,} weights; a depthwise {detail.kernel_text()} conv plus a "
+                f"{detail.kernel_text(1)} conv needs "
                 f"{depthwise:,} + {pointwise:,} = {depthwise + pointwise:,} ({ratio:.1f}x "
                 "fewer weights and MACs per output position); an architectural change that "
                 "needs retraining, not an equivalent rewrite"
@@ -173,7 +196,8 @@ SEPARABLE_CONV: Final = add_rule(
         ),
         what=(
             "Flags a Conv (float, fused, or quantized: QLinearConv, ConvInteger, a Conv reading "
-            "a DequantizeLinear'd kernel) with group 1, a square k x k kernel (k >= 3), C >= "
+            "a DequantizeLinear'd kernel) with group 1, a square k x k kernel (k >= 3; also a "
+            "1-D kernel of k taps or a k x k x k one, with k*k read as k or k*k*k), C >= "
             "--separable-min-channels (default 32) input channels and F filters, when k*k*C*F "
             "weights are at least --min-ratio times the k*k*C + C*F of a depthwise k x k conv "
             "followed by a 1x1 conv. Depthwise, grouped and 1x1 convs are never flagged, nor a "
