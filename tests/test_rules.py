@@ -282,7 +282,7 @@ def test_onx102_reads_quantized_convs(form: str, tmp_path: Any) -> None:
 @pytest.mark.parametrize(
     "case",
     [  # kernel, input, k**dims, output positions (N x L, N x D x H x W), the table's text
-        ((3,), [2, 64, 100], 3, 2 * 100, "3 taps"),  # Conv1d: QuartzNet-style time-channel
+        ((3,), [2, 64, 100], 3, 2 * 100, "3-tap"),  # Conv1d: QuartzNet-style time-channel
         ((3, 3, 3), [2, 64, 8, 8, 8], 27, 2 * 8 * 8 * 8, "3x3x3"),  # a video / volume conv
     ],
 )

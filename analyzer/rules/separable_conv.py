@@ -45,10 +45,10 @@ class SeparableConv(Payload):
         return int(self.kernel**self.kernel_dims)
 
     def kernel_text(self, side: int | None = None) -> str:
-        """`3x3` (`3 taps` for a 1-D kernel, `3x3x3` for a 3-D one); `side` 1: the pointwise."""
+        """`3x3` (`3-tap` for a 1-D kernel, `3x3x3` for a 3-D one); `side` 1: the pointwise."""
         k = self.kernel if side is None else side
         if self.kernel_dims == 1:
-            return f"{k} tap" if k == 1 else f"{k} taps"
+            return f"{k}-tap"
         return "x".join([str(k)] * self.kernel_dims)
 
     @property
