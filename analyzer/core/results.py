@@ -169,7 +169,8 @@ class Payload:
 
     def properties(self) -> dict[str, object]:
         """SARIF result properties (camelCase, JSON-ready values): by default every field, tuples
-        as lists and non-finite floats as null; a rule overrides it to rename or leave out."""
+        as lists, non-finite floats as null, symbolic counts by `to_json`; a rule overrides it
+        only to rename or leave out."""
         out: dict[str, object] = {}
         # every payload is a dataclass (payload() registers only those)
         for item in fields(self):  # type: ignore[arg-type]
@@ -178,6 +179,8 @@ class Payload:
                 value = list(value)
             elif isinstance(value, float):
                 value = finite(value)
+            elif isinstance(value, Poly):
+                value = value.to_json()
             head, *rest = item.name.split("_")
             out[head + "".join(word.capitalize() for word in rest)] = value
         return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from analyzer.core import ops
-from analyzer.core.results import Finding, Payload, Side, finite, payload
+from analyzer.core.results import Finding, Payload, Side, payload
 from analyzer.core.symbolic import Poly
 from analyzer.rules.base import Rule, RuleContext, add_rule
 from analyzer.view.model import NodeView
@@ -84,24 +84,6 @@ class SeparableConv(Payload):
             Side(label="depthwise + pointwise", weights=self.separable_weights,
                  bias=self.depthwise_bias + self.pointwise_bias, macs=self.separable_macs),
         )  # fmt: skip
-
-    def properties(self) -> dict[str, object]:
-        return {
-            "kernel": self.kernel,
-            "kernelDims": self.kernel_dims,
-            "channels": self.channels,
-            "filters": self.filters,
-            "convWeights": self.conv_weights,
-            "convBias": self.conv_bias,
-            "depthwiseWeights": self.depthwise_weights,
-            "depthwiseBias": self.depthwise_bias,
-            "pointwiseWeights": self.pointwise_weights,
-            "pointwiseBias": self.pointwise_bias,
-            "ratio": finite(self.ratio),
-            "positions": self.positions.to_json(),
-            "convMacs": self.conv_macs.to_json(),
-            "separableMacs": self.separable_macs.to_json(),
-        }
 
 
 def _conv_shape(node: NodeView, weight: str, ctx: RuleContext) -> tuple[int, int, int, int] | str:

@@ -90,20 +90,6 @@ class UntiedHead(Payload):
             Side(label="one tied table", weights=vd, bias=self.head_bias, macs=Poly()),
         )  # fmt: skip
 
-    def properties(self) -> dict[str, object]:
-        return {
-            "embeddingNode": self.embedding_node,
-            "table": self.table,
-            "headWeight": self.head_weight,
-            "vocab": self.vocab,
-            "dim": self.dim,
-            "headShape": list(self.head_shape),
-            "headBias": self.head_bias,
-            "storedTransposed": self.stored_transposed,
-            "headCopy": self.head_copy,
-            "headBytes": self.head_bytes,
-        }
-
 
 def head_copy(ctx: RuleContext, table: str, head: str) -> tuple[bool | None, int]:
     """(whether the head's stored values are the table's, transposed or as is; its bytes), or

@@ -42,7 +42,8 @@ def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list
     are walked for their names only when one is unknown, which real models never are."""
     graphs = list(iter_graphs(model))
     pairs = {(node.domain, node.op_type) for graph in graphs for node in graph.node}
-    bad = {pair for pair in pairs if _unknown(model, engine, _domain(pair[0]), pair[1])}
+    opsets = _opsets(model)
+    bad = {pair for pair in pairs if _unknown(model, engine, opsets, _domain(pair[0]), pair[1])}
     found: dict[tuple[str, str], list[str]] = {}
     if bad:
         for graph in graphs:
@@ -53,8 +54,10 @@ def unknown_ops(model: ModelProto, engine: Engine) -> dict[tuple[str, str], list
     return found
 
 
-def _unknown(model: ModelProto, engine: Engine, domain: str, op: str) -> bool:
-    version = _opsets(model).get(domain)
+def _unknown(
+    model: ModelProto, engine: Engine, opsets: dict[str, int], domain: str, op: str
+) -> bool:
+    version = opsets.get(domain)
     if domain not in STANDARD or version is None:
         return False
     if domain == "" and op in ONNX_EXTRAS:
